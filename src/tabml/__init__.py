@@ -1,0 +1,1 @@
+"""Tabular MLOps template: pipeline stages, schema, service."""

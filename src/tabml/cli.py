@@ -1,0 +1,31 @@
+"""The one entry style of every stage: parse arguments, configure logging, report data errors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from tabml.io import DataError
+
+log = logging.getLogger(__name__)
+
+EXIT_DATA_ERROR = 1
+
+
+def parser(description: str | None) -> argparse.ArgumentParser:
+    """An argument parser with the options every stage shares."""
+    ap = argparse.ArgumentParser(description=(description or "").strip().splitlines()[0])
+    ap.add_argument("--params", default="params.yaml", help="parameters file")
+    return ap
+
+
+def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
+    """Run a stage entry; a `DataError` becomes one readable paragraph and exit status 1."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        main(argv)
+    except DataError as exc:
+        print(f"\nERROR: {exc}\n", file=sys.stderr)
+        sys.exit(EXIT_DATA_ERROR)

@@ -1,0 +1,106 @@
+"""Typed view of `params.yaml`: one frozen dataclass per section."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_PATH = "params.yaml"
+
+
+@dataclass(frozen=True)
+class BaseParams:
+    seed: int
+    target: str
+    positive_label: str
+    time_column: str
+    threshold: float
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    source: str
+    sep: str = ","
+    start: int = 0
+    stop: int | None = None
+
+
+@dataclass(frozen=True)
+class ValidateParams:
+    min_rows: int = 1
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    strategy: str = "time"
+    valid_size: float = 0.15
+    test_size: float = 0.15
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    estimator: str = "hist_gradient_boosting"
+    drop_columns: tuple[str, ...] = ()
+    hist_gradient_boosting: dict[str, Any] = field(default_factory=dict)
+    logistic_regression: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    top_k: float = 0.2
+    cost_per_call: float = 1.0
+    value_per_subscription: float = 10.0
+    permutation_repeats: int = 5
+
+
+@dataclass(frozen=True)
+class Params:
+    base: BaseParams
+    ingest: IngestParams
+    validate: ValidateParams
+    split: SplitParams
+    train: TrainParams
+    evaluate: EvaluateParams
+
+
+def _build(cls: type, values: dict[str, Any] | None, section: str) -> Any:
+    values = dict(values or {})
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"params.yaml: unknown key(s) in section '{section}': {unknown}")
+    for name, value in values.items():
+        if isinstance(value, list):
+            values[name] = tuple(value)
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ValueError(f"params.yaml: section '{section}': {exc}") from None
+
+
+_SECTIONS = {
+    "base": BaseParams,
+    "ingest": IngestParams,
+    "validate": ValidateParams,
+    "split": SplitParams,
+    "train": TrainParams,
+    "evaluate": EvaluateParams,
+}
+
+
+def parse_params(raw: dict[str, Any]) -> Params:
+    """Build `Params` from the parsed YAML mapping, rejecting unknown keys."""
+    unknown = sorted(set(raw) - set(_SECTIONS))
+    if unknown:
+        raise ValueError(f"params.yaml: unknown section(s): {unknown}")
+    return Params(**{name: _build(cls, raw.get(name), name) for name, cls in _SECTIONS.items()})
+
+
+def load_params(path: str | Path = DEFAULT_PATH) -> Params:
+    """Read and type-check the parameters file."""
+    with Path(path).open(encoding="utf-8") as fh:
+        return parse_params(yaml.safe_load(fh) or {})

@@ -1,0 +1,65 @@
+"""MLflow settings and lineage: where runs go, which commit and data made them.
+
+Settings come from the environment, with local defaults: `MLFLOW_TRACKING_URI` (default: a
+SQLite file `mlflow.db` in the working directory) and `MLFLOW_EXPERIMENT_NAME` (default `tabml`).
+Nothing is configured at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import mlflow
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_EXPERIMENT = "tabml"
+MODEL_HASH_TAG = "model_md5"
+
+
+def configure() -> str:
+    """Point MLflow at the configured store and experiment; return the tracking URI."""
+    import mlflow
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", DEFAULT_EXPERIMENT))
+    return uri
+
+
+def git_tags() -> dict[str, str]:
+    """The commit the code came from, and whether the working tree differed from it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    # Outputs that `dvc repro` rewrites as it goes are not a change to the code.
+    dirty = bool(
+        git(
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":(exclude)dvc.lock",
+            ":(exclude)reports",
+        )
+    )
+    return {"git_commit": commit, "git_dirty": str(dirty).lower()}
+
+
+def find_run(model_md5: str) -> mlflow.entities.Run | None:
+    """The newest run that logged the model with this content hash, if any."""
+    import mlflow
+
+    runs = mlflow.search_runs(
+        filter_string=f"tags.{MODEL_HASH_TAG} = '{model_md5}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
+    return runs[0] if runs else None

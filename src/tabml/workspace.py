@@ -1,0 +1,40 @@
+"""Throw-away copies of the project, as a fresh clone would have them (tests and benchmarks)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+
+def project_files(root: Path) -> list[str]:
+    """Files a fresh clone of the working tree would hold: tracked and new, minus ignored."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [name for name in listed.split("\0") if name and (root / name).is_file()]
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in `repo` with a fixed identity; return its standard output."""
+    identity = ["-c", "user.name=tabml", "-c", "user.email=tabml@localhost"]
+    done = subprocess.run(
+        ["git", *identity, *args], cwd=repo, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def copy_project(root: Path, dest: Path) -> Path:
+    """Copy the project's files into `dest` and commit them there as branch `main`."""
+    for name in project_files(root):
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / name, target)
+    git(dest, "init", "--quiet", "--initial-branch=main")
+    git(dest, "add", "--all")
+    git(dest, "commit", "--quiet", "--message=copy of the project")
+    return dest

@@ -1,0 +1,89 @@
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from tabml.ingest import ingest, normalize_name, read_source
+from tabml.io import DataError
+from tabml.params import IngestParams
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("emp.var.rate", "emp_var_rate"), ("nr.employed", "nr_employed"), (" Age ", "age")],
+)
+def test_normalize_name(name, expected):
+    assert normalize_name(name) == expected
+
+
+def test_ingest_keeps_a_window_with_its_source_positions():
+    raw = pd.DataFrame({"emp.var.rate": [1.1, 1.2, 1.3, 1.4, 1.5], "y": list("nnyny")})
+    out = ingest(raw, IngestParams(source="x", start=1, stop=4), "seq")
+    assert list(out.columns) == ["seq", "emp_var_rate", "y"]
+    assert out["seq"].tolist() == [1, 2, 3]
+    assert out["emp_var_rate"].tolist() == [1.2, 1.3, 1.4]
+
+
+def test_empty_window_is_an_error():
+    raw = pd.DataFrame({"a": [1, 2]})
+    with pytest.raises(DataError, match="selects no rows out of 2"):
+        ingest(raw, IngestParams(source="x", start=5), "seq")
+
+
+def test_reads_gzip_and_fsspec_urls(root, params):
+    path = root / params.ingest.source
+    frame = read_source(f"file://{path}", ";")
+    assert frame.shape == (41188, 21)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "does not exist"),
+        (b"", "empty"),
+        (b"age;job;y\n", "header but no data rows"),
+        (b"age,job,y\n30,admin.,no\n", "looks ','-separated"),
+    ],
+    ids=["missing", "empty", "header-only", "wrong-delimiter"],
+)
+def test_unusable_sources_name_the_problem_and_the_file(tmp_path, content, message):
+    path = tmp_path / "source.csv"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DataError, match=message) as info:
+        read_source(str(path), ";")
+    assert str(path) in str(info.value)
+
+
+def test_truncated_gzip_is_reported_as_unreadable(tmp_path, root, params):
+    path = tmp_path / "source.csv.gz"
+    path.write_bytes((root / params.ingest.source).read_bytes()[:20_000])
+    with pytest.raises(DataError, match="cannot read the file") as info:
+        read_source(str(path), ";")
+    assert str(path) in str(info.value)
+
+
+def test_entry_fails_with_one_paragraph_and_writes_nothing(tmp_path, root):
+    source, out = tmp_path / "source.csv", tmp_path / "out" / "bank.parquet"
+    source.write_text("age,job,y\n30,admin.,no\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tabml.ingest",
+            "--params",
+            str(root / "params.yaml"),
+            "--source",
+            str(source),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert f"ERROR: {source}: only one column" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists()
