@@ -66,8 +66,10 @@ def test_mlflow_run_holds_model_signature_metrics_and_lineage(pipeline):
     lock = yaml.safe_load((pipeline.path / "dvc.lock").read_text())
     train_deps = {d["path"]: d["md5"] for d in lock["stages"]["train"]["deps"]}
     assert run.data.tags["data.train.md5"] == train_deps["data/processed/train.parquet"]
+    # In a fresh clone, train rebuilds the identical model and DVC skips evaluate (its committed
+    # outputs already match): the run holds train's metrics, reports/metrics.json the rest.
     metrics = json.loads((pipeline.path / "reports/metrics.json").read_text())
-    assert run.data.metrics["test_roc_auc"] == pytest.approx(metrics["test"]["roc_auc"])
+    assert run.data.metrics["valid_roc_auc"] == pytest.approx(metrics["valid"]["roc_auc"])
     assert run.data.params["train.estimator"] == "hist_gradient_boosting"
 
     mlflow.set_tracking_uri(pipeline.tracking_uri)
