@@ -62,6 +62,14 @@ format: setup  ## Format and fix what ruff can
 bench: setup  ## Benchmark the pipeline against one bare Python process
 	python benchmarks/pipeline.py
 
+.PHONY: bench-validate reference-profile
+
+bench-validate: setup  ## Benchmark data validation on 1M and 10M resampled rows (time, memory)
+	python benchmarks/validate.py
+
+reference-profile: setup  ## Rewrite the drift reference from validate.reference_* (commit it)
+	python -m tabml.reference --out data/reference/profile.json
+
 mlflow-ui: setup  ## Browse the local MLflow store
 	mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port 5000
 

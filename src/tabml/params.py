@@ -31,7 +31,21 @@ class IngestParams:
 
 @dataclass(frozen=True)
 class ValidateParams:
+    invalid_rows: str = "fail"  # or "drop"
+    max_invalid_share: float = 0.01
     min_rows: int = 1
+    max_rows: int | None = None
+    max_duplicate_share: float = 1.0
+    min_positive_rate: float = 0.0
+    max_positive_rate: float = 1.0
+    missing_values: tuple[str, ...] = ()
+    max_missing_share: float = 1.0
+    known_after_outcome: tuple[str, ...] = ()
+    max_feature_auc: float = 1.0
+    reference_start: int = 0
+    reference_stop: int | None = None
+    max_psi: float = 0.25
+    max_share_change: float = 0.1
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,43 @@
-"""The data contract of the example use case (UCI Bank Marketing), as pandera models.
+"""Every data check of the example use case (UCI Bank Marketing), as pandera schemas.
 
-Category sets come from `data/raw/bank-additional-names.txt`; numeric ranges are the domain of
-each field (what a valid record can hold), not the range seen in one sample. Training data,
-the service's requests and the data tests all validate against these classes.
+- `ClientSchema` / `BankSchema`: the record's contract (types, category sets, ranges, no nulls).
+  Category sets come from `data/raw/bank-additional-names.txt`; numeric ranges are the domain
+  of each field (what a valid record can hold), not the range seen in one sample.
+- `ROW_RULES`: cross-column rules that hold on every row of the real data.
+- `batch_rules`: checks over a whole batch (row count, duplicates, labels, missing values,
+  time order, schema changes, leakage), thresholds from `params.yaml`.
+- `drift_rules`: distance from the reference profile of the training window (warnings).
+
+`dataset_schema` and `drift_schema` assemble them; the measurements live in `tabml.checks`.
+Training data, the service's requests and the data tests all validate against these classes.
 """
 
 from __future__ import annotations
 
 import copy
+import math
+from functools import partial
 from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from tabml.checks import (
+    RowRule,
+    Rule,
+    category_drift,
+    duplicate_share,
+    feature_auc,
+    label_classes,
+    leaked_feature,
+    missing_share,
+    numeric_drift,
+    positive_rate,
+    row_count,
+    schema_changes,
+    time_disorder,
+)
 from tabml.params import Params
 
 JOBS = (
@@ -69,20 +93,120 @@ class BankSchema(ClientSchema):
     y: Series[str] = pa.Field(isin=LABELS)
 
 
+# Rules that hold on every row of the real data, across columns.
+ROW_RULES = (
+    RowRule(
+        "previous_matches_poutcome",
+        ("previous", "poutcome"),
+        "previous == 0 exactly when poutcome == 'nonexistent'",
+        lambda df: (df["previous"] == 0) == (df["poutcome"] == "nonexistent"),
+    ),
+    RowRule(
+        "pdays_needs_previous",
+        ("pdays", "previous"),
+        f"pdays != {NEVER_CONTACTED} (contacted before) only when previous > 0",
+        lambda df: (df["pdays"] == NEVER_CONTACTED) | (df["previous"] > 0),
+    ),
+    RowRule(
+        "zero_duration_means_no",
+        ("duration", "y"),
+        "a call of duration 0 ends with y == 'no'",
+        lambda df: (df["duration"] > 0) | (df["y"] == "no"),
+    ),
+)
+
+
+def batch_rules(params: Params) -> list[Rule]:
+    """Checks over the whole batch, with the thresholds of `params.yaml` (errors)."""
+    base, cfg = params.base, params.validate
+    target, positive, time = base.target, base.positive_label, base.time_column
+    columns = BankSchema.to_schema().columns
+    max_rows = math.inf if cfg.max_rows is None else cfg.max_rows
+    rules = [
+        Rule("schema_change", "*", "exactly the schema's columns: none missing, none added",
+             partial(schema_changes, columns=columns), high=0),
+        Rule("row_count", "*", f"between {cfg.min_rows:,} and {max_rows:,} rows",
+             row_count, low=cfg.min_rows, high=max_rows),
+        Rule("time_order", time, f"'{time}' strictly increasing (row order is time order)",
+             partial(time_disorder, column=time), high=0),
+        Rule("duplicate_share", "*",
+             f"exact duplicate rows ('{time}' aside) <= {cfg.max_duplicate_share:.1%}",
+             partial(duplicate_share, exclude=[time]), high=cfg.max_duplicate_share),
+        Rule("label_classes", target, f"every label of {list(LABELS)} present",
+             partial(label_classes, target=target, labels=LABELS), low=len(LABELS)),
+        Rule("positive_rate", target,
+             f"share of '{positive}' within [{cfg.min_positive_rate:.1%}, "
+             f"{cfg.max_positive_rate:.1%}]",
+             partial(positive_rate, target=target, positive=positive, labels=LABELS),
+             low=cfg.min_positive_rate, high=cfg.max_positive_rate),
+    ]  # fmt: skip
+    markers = " and ".join(["nulls", *(f"'{m}'" for m in cfg.missing_values)])
+    rules += [
+        Rule("missing_share", name, f"{markers} <= {cfg.max_missing_share:.0%} of the column",
+             partial(missing_share, column=name, markers=cfg.missing_values),
+             high=cfg.max_missing_share)
+        for name in columns
+    ]  # fmt: skip
+    features = feature_columns(params)
+    rules += [
+        Rule("known_after_outcome", name,
+             f"'{name}' is known only after the outcome: list it in train.drop_columns",
+             partial(leaked_feature, column=name, features=features, target=target,
+                     positive=positive), high=0)
+        for name in cfg.known_after_outcome
+    ]  # fmt: skip
+    rules += [
+        Rule("feature_auc", name,
+             f"a feature alone predicts '{target}' with ROC AUC <= {cfg.max_feature_auc} "
+             "(more suggests leakage)",
+             partial(feature_auc, column=name, target=target, positive=positive),
+             high=cfg.max_feature_auc)
+        for name in features
+    ]  # fmt: skip
+    return rules
+
+
+def drift_rules(params: Params, profile: dict[str, Any]) -> list[Rule]:
+    """Distance of each column from the reference profile (warnings)."""
+    cfg = params.validate
+    rules = []
+    for name, reference in profile["columns"].items():
+        if reference["kind"] == "numeric":
+            rules.append(
+                Rule("drift_psi", name, f"PSI against the reference deciles <= {cfg.max_psi}",
+                     partial(numeric_drift, column=name, reference=reference), high=cfg.max_psi)
+            )  # fmt: skip
+        else:
+            rules.append(
+                Rule("drift_share", name,
+                     f"no category's share moves more than {cfg.max_share_change * 100:g} "
+                     "points from the reference",
+                     partial(category_drift, column=name, reference=reference),
+                     high=cfg.max_share_change)
+            )  # fmt: skip
+    return rules
+
+
 def dataset_schema(params: Params) -> pa.DataFrameSchema:
-    """`BankSchema` plus the dataset-level checks whose thresholds live in `params.yaml`."""
+    """The contract of a labelled batch: `BankSchema`, the row rules and the batch rules."""
     schema = copy.deepcopy(BankSchema.to_schema())
-    target, min_rows = params.base.target, params.validate.min_rows
-    schema.checks = [
-        *schema.checks,
-        pa.Check(lambda df: len(df) >= min_rows, name="min_rows", error=f">= {min_rows} rows"),
-        pa.Check(
-            lambda df: target not in df or df[target].nunique() == len(LABELS),
-            name="both_labels",
-            error=f"both labels {LABELS} present in '{target}'",
-        ),
-    ]
+    extra = [rule.check() for rule in (*ROW_RULES, *batch_rules(params))]
+    schema.checks = [*schema.checks, *extra]
     return schema
+
+
+def drift_schema(params: Params, profile: dict[str, Any]) -> pa.DataFrameSchema:
+    """Drift checks against the reference profile; their failures are warnings."""
+    checks = [rule.check() for rule in drift_rules(params, profile)]
+    return pa.DataFrameSchema(checks=checks, name="drift")
+
+
+def rules_by_key(params: Params, profile: dict[str, Any] | None) -> dict[str, Rule | RowRule]:
+    """Every custom check by the name pandera reports it under."""
+    rules: dict[str, Rule | RowRule] = {rule.name: rule for rule in ROW_RULES}
+    drift = drift_rules(params, profile) if profile else []
+    rules.update({rule.key: rule for rule in (*batch_rules(params), *drift)})
+    return rules
 
 
 def feature_columns(params: Params) -> list[str]:

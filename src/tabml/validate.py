@@ -1,6 +1,6 @@
-"""Stage `validate`: check a snapshot against the schema; write it on only if every check passes.
+"""Stage `validate`: check a snapshot; write it on only if no check fails with severity error.
 
-    python -m tabml.validate --data IN.parquet --out OUT.parquet \
+    python -m tabml.validate --data IN.parquet --reference PROFILE.json --out OUT.parquet \
         --report reports/validation.json --summary reports/validation.md
 """
 
@@ -9,58 +9,112 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
-import pandera.pandas as pa
 
 from tabml import cli
-from tabml.io import DataError, atomic_open, read_parquet, write_json, write_parquet
+from tabml.checks import DROPPED, ERROR, WARNING, Finding, collect, markdown_table
+from tabml.io import DataError, atomic_open, read_json, read_parquet, write_json, write_parquet
 from tabml.params import Params, load_params
-from tabml.schema import dataset_schema, summarize_failures
+from tabml.schema import dataset_schema, drift_schema, rules_by_key
 
 log = logging.getLogger(__name__)
 
+POLICIES = ("fail", "drop")
 
-def validate(frame: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Validate lazily, so that every failing check is reported at once.
+
+def validate(
+    frame: pd.DataFrame, params: Params, reference: dict[str, Any] | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Run every check at once; drop invalid rows if the policy says so.
 
     Returns:
-        The validated frame and a report: `passed`, `rows`, `columns` and `failures`, one entry
-        per failing (column, check) with the number of failing values and examples.
+        The validated frame and the report: `passed`, `verdict`, counts, and the findings
+        (`failures`: errors, `dropped`, `warnings`: drift from `reference`, if given).
     """
-    report: dict[str, Any] = {"passed": True, "rows": len(frame), "columns": len(frame.columns)}
-    try:
-        validated = dataset_schema(params).validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        report.update(passed=False, failures=summarize_failures(exc.failure_cases))
-        return frame, report
-    report["failures"] = []
-    return validated, report
+    cfg = params.validate
+    if cfg.invalid_rows not in POLICIES:
+        raise DataError(f"validate.invalid_rows is '{cfg.invalid_rows}'; expected {POLICIES}.")
+    frame = frame.reset_index(drop=True)  # failing rows are reported by position
+    rules, schema = rules_by_key(params, reference), dataset_schema(params)
+    errors = collect(schema, frame, ERROR, rules)
+    kept, dropped = frame, []
+    invalid = pd.Index([]).append([f.rows for f in errors if f.rows is not None]).unique()
+    if cfg.invalid_rows == "drop" and len(invalid):
+        share = len(invalid) / len(frame)
+        if share <= cfg.max_invalid_share:
+            kept = frame.drop(index=invalid).reset_index(drop=True)
+            dropped = [replace(f, severity=DROPPED) for f in errors if f.rows is not None]
+            errors = collect(schema, kept, ERROR, rules)
+        else:
+            errors.append(
+                Finding("max_invalid_share", "*", ERROR, len(invalid), [f"{share:.1%} invalid"],
+                        f"to drop invalid rows, at most {cfg.max_invalid_share:.1%} may be")
+            )  # fmt: skip
+    warnings = collect(drift_schema(params, reference), kept, WARNING, rules) if reference else []
+    report: dict[str, Any] = {
+        "passed": not errors,
+        "rows": len(frame),
+        "columns": len(frame.columns),
+        "invalid_rows": cfg.invalid_rows,
+        "rows_dropped": len(frame) - len(kept),
+        "reference": {k: v for k, v in (reference or {}).items() if k != "columns"} or None,
+        "failures": [f.to_dict() for f in errors],
+        "dropped": [f.to_dict() for f in dropped],
+        "warnings": [f.to_dict() for f in warnings],
+    }
+    report["verdict"] = verdict(report)
+    return kept, report
+
+
+def verdict(report: dict[str, Any]) -> str:
+    """One line a reviewer can act on."""
+    size = f"{report['rows']:,} rows x {report['columns']} columns"
+    warned = len(report["warnings"])
+    warnings = f"{warned} drift warning(s), which do not stop the pipeline" if warned else ""
+    if not report["passed"]:
+        extra = f" and {warned} warning(s)" if warned else ""
+        return (
+            f"Data validation FAILED: {len(report['failures'])} error(s){extra} in {size}. "
+            "Nothing was written; the pipeline stops before training."
+        )
+    notes = [f"{report['rows_dropped']:,} invalid rows dropped"] if report["rows_dropped"] else []
+    return "; ".join([f"Data validation passed: {size}", *notes, *filter(None, [warnings])]) + "."
 
 
 def to_markdown(report: dict[str, Any]) -> str:
-    """The report as a markdown table: readable in a terminal and in a pull-request comment."""
-    status = "passed" if report["passed"] else "FAILED"
-    lines = [f"Data validation {status}: {report['rows']} rows, {report['columns']} columns.", ""]
-    if report["failures"]:
-        lines += ["| column | check | failing | examples |", "|---|---|---:|---|"]
-        for row in report["failures"]:
-            examples = ", ".join(f"`{value}`" for value in row["examples"])
-            lines.append(f"| {row['column']} | {row['check']} | {row['failing']} | {examples} |")
+    """The report for a terminal and a pull-request comment: verdict, table, how to read it."""
+    lines = [f"**{report['verdict']}**", ""]
+    findings = report["failures"] + report["dropped"] + report["warnings"]
+    if findings:
+        lines += [*markdown_table(findings), ""]
+    lines.append(
+        f"Severity: **{ERROR}** stops the pipeline before training; **{DROPPED}**: rows removed "
+        f"(`validate.invalid_rows: drop`); **{WARNING}**: reported only. "
+        "Thresholds: section `validate` of `params.yaml`."
+    )
+    ref = report["reference"]
+    if ref:
+        lines.append(
+            f"Drift reference: rows [{ref['start']}, {ref['stop']}) of `{ref['source']}` "
+            f"({ref['rows']:,} rows, the training window)."
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = cli.parser(__doc__)
     ap.add_argument("--data", required=True, help="snapshot to validate")
+    ap.add_argument("--reference", help="reference profile (JSON) for drift warnings")
     ap.add_argument("--out", required=True, help="validated data to write")
     ap.add_argument("--report", required=True, help="JSON report to write")
     ap.add_argument("--summary", required=True, help="markdown summary to write")
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    frame = read_parquet(args.data)
-    validated, report = validate(frame, params)
+    reference = read_reference(args.reference) if args.reference else None
+    validated, report = validate(read_parquet(args.data), params, reference)
     report["data"] = args.data
     write_json(report, args.report)
     summary = to_markdown(report)
@@ -73,7 +127,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{args.out}. Details: {args.report}."
         )
     write_parquet(validated, args.out)
-    log.info("validated %d rows; wrote %s", len(validated), args.out)
+    log.info("%s; wrote %s", report["verdict"], args.out)
+
+
+def read_reference(path: str) -> dict[str, Any]:
+    try:
+        return read_json(path)
+    except FileNotFoundError:
+        raise DataError(
+            f"{path}: no reference profile; write it with `make reference-profile`."
+        ) from None
 
 
 if __name__ == "__main__":

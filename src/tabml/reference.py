@@ -1,0 +1,63 @@
+"""The drift reference: a profile of the training window, committed next to the data.
+
+    python -m tabml.reference --out data/reference/profile.json
+
+`validate` runs before `split`, so it cannot profile the training part of the batch it checks;
+and a profile recomputed from each new batch would drift along with it. The reference is
+therefore fixed: source rows [validate.reference_start, validate.reference_stop) of
+`ingest.source`, read through `ingest` and held to the same contract as any batch. Rewriting
+it is a reviewed change (`make reference-profile`, then commit), like moving the training window.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from tabml import cli
+from tabml.checks import ERROR, build_profile, collect
+from tabml.ingest import ingest, read_source
+from tabml.io import DataError, write_json
+from tabml.params import Params, load_params
+from tabml.schema import BankSchema, rules_by_key
+
+log = logging.getLogger(__name__)
+
+
+def reference_profile(params: Params) -> dict[str, Any]:
+    """Profile of the reference window of `ingest.source`; it must pass the record contract."""
+    cfg = params.validate
+    window = replace(params.ingest, start=cfg.reference_start, stop=cfg.reference_stop)
+    frame = ingest(read_source(window.source, window.sep), window, params.base.time_column)
+    errors = collect(BankSchema.to_schema(), frame, ERROR, rules_by_key(params, None))
+    if errors:
+        found = "; ".join(f"{f.column}: {f.check}" for f in errors)
+        raise DataError(f"the reference window fails the schema ({found}).")
+    return {
+        "source": window.source,
+        "start": window.start,
+        "stop": window.start + len(frame),
+        "rows": len(frame),
+        "columns": build_profile(frame, exclude=[params.base.time_column]),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = cli.parser(__doc__)
+    ap.add_argument("--out", required=True, help="profile (JSON) to write")
+    args = ap.parse_args(argv)
+    profile = reference_profile(load_params(args.params))
+    write_json(profile, args.out)
+    log.info(
+        "wrote %s: rows [%d, %d) of %s",
+        args.out,
+        profile["start"],
+        profile["stop"],
+        profile["source"],
+    )
+
+
+if __name__ == "__main__":
+    cli.run(main)
