@@ -1,6 +1,6 @@
 """Benchmark: the `validate` stage's checks on 1M and 10M rows resampled from the shipped data.
 
-    python benchmarks/validate.py [--sizes 1000000 10000000] [--repeats 1]
+    python benchmarks/validate.py [--sizes 1000000 10000000] [--repeats 3]
 
 Each (size, approach) runs in a fresh Python process, which resamples the real rows (with
 replacement, a new time column), then measures around the validation only:
@@ -10,7 +10,7 @@ replacement, a new time column), then measures around the validation only:
   returning freed memory to the OS; as a ratio to the frame's in-memory size (goal: < 3x);
 - the baseline: the same process reading the same rows back from Parquet (what the stage does
   before validating), so that the ratio validation / read does not depend on the machine.
-Goal: 1M rows in under 10 s on 2 cores.
+Goal: 1M rows in under 10 s on 2 cores. Each line is the median of `--repeats` processes.
 
 Approaches: `validate` is the stage's core (record contract, row rules, batch rules, drift);
 `contract` is the pandera record contract alone (BankSchema and the row rules).
@@ -23,6 +23,7 @@ import ctypes
 import gc
 import json
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,7 +86,7 @@ def child(size: int, approach: str) -> dict[str, float]:
         assert report["passed"], report["failures"]
     else:
         try:
-            contract.validate(frame, lazy=True)
+            contract.validate(frame, lazy=True, inplace=True)  # as the stage does: no copy
         except pa.errors.SchemaErrors as exc:
             raise AssertionError(exc.failure_cases.head()) from None
     seconds = time.perf_counter() - start
@@ -107,36 +108,50 @@ def child(size: int, approach: str) -> dict[str, float]:
     }
 
 
+def measure(size: int, approach: str) -> dict[str, float]:
+    """One measurement, in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", str(size), approach],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        sys.exit(f"{size} rows, {approach}: failed\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--approaches", nargs="+", choices=APPROACHES, default=list(APPROACHES))
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--child", nargs=2, metavar=("SIZE", "APPROACH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(int(args.child[0]), args.child[1])))
         return
-    print("validate benchmark: one fresh process per line; 2 cores, shared with other work\n")
+    print(
+        f"validate benchmark: median of {args.repeats} fresh processes per line; "
+        "2 cores, shared with other work\n"
+    )
     print("| rows | approach | seconds | rows/s | read Parquet (s) | validate / read "
-          "| data (MB) | peak above data (MB) | peak / data | goal |")  # fmt: skip
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| data (MB) | peak above data (MB) | peak / data | goal | met |")  # fmt: skip
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for size in args.sizes:
         for approach in args.approaches:
-            done = subprocess.run(
-                [sys.executable, __file__, "--child", str(size), approach],
-                check=False,
-                capture_output=True,
-                text=True,
-            )
-            if done.returncode:
-                sys.exit(f"{size} rows, {approach}: failed\n{done.stderr}")
-            m = json.loads(done.stdout.strip().splitlines()[-1])
+            runs = [measure(size, approach) for _ in range(args.repeats)]
+            m = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
             ratio = m["peak_mb"] / m["data_mb"]
-            goal = "< 10 s, < 3x" if size <= 1_000_000 else ""
+            # The time goal is set for 1M rows; the memory goal holds at every size.
+            timed = size == 1_000_000
+            goal = "< 10 s, < 3x" if timed else "< 3x"
+            met = ratio < 3 and (m["seconds"] < 10 or not timed)
             print(
                 f"| {size:,} | {approach} | {m['seconds']:.2f} | {size / m['seconds']:,.0f} "
                 f"| {m['read_seconds']:.2f} | {m['seconds'] / m['read_seconds']:.1f} "
-                f"| {m['data_mb']:,.0f} | {m['peak_mb']:,.0f} | {ratio:.2f} | {goal} |",
+                f"| {m['data_mb']:,.0f} | {m['peak_mb']:,.0f} | {ratio:.2f} | {goal} "
+                f"| {'yes' if met else 'NO'} |",
                 flush=True,
             )
 

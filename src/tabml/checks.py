@@ -339,7 +339,8 @@ def collect(
 ) -> list[Finding]:
     """Validate lazily and turn every failure into a finding with counts and examples."""
     try:
-        schema.validate(frame, lazy=True)
+        # inplace: no coercion is configured, so nothing is changed, and no copy is made.
+        schema.validate(frame, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as exc:
         return findings(exc.failure_cases, frame, severity, rules)
     return []
@@ -422,6 +423,41 @@ def _wrong_type(values: pd.Series, check: str) -> tuple[int, list[str]]:
 # Report --------------------------------------------------------------------------------------
 
 MAX_CELL = 100
+
+
+def verdict(report: dict[str, Any]) -> str:
+    """One line a reviewer can act on."""
+    size = f"{report['rows']:,} rows x {report['columns']} columns"
+    warned = len(report["warnings"])
+    warnings = f"{warned} drift warning(s), which do not stop the pipeline" if warned else ""
+    if not report["passed"]:
+        extra = f" and {warned} warning(s)" if warned else ""
+        return (
+            f"Data validation FAILED: {len(report['failures'])} error(s){extra} in {size}. "
+            "Nothing was written; the pipeline stops before training."
+        )
+    notes = [f"{report['rows_dropped']:,} invalid rows dropped"] if report["rows_dropped"] else []
+    return "; ".join([f"Data validation passed: {size}", *notes, *filter(None, [warnings])]) + "."
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """The report for a terminal and a pull-request comment: verdict, table, how to read it."""
+    lines = [f"**{report['verdict']}**", ""]
+    findings = report["failures"] + report["dropped"] + report["warnings"]
+    if findings:
+        lines += [*markdown_table(findings), ""]
+    lines.append(
+        f"Severity: **{ERROR}** stops the pipeline before training; **{DROPPED}**: rows removed "
+        f"(`validate.invalid_rows: drop`); **{WARNING}**: reported only. "
+        "Thresholds: section `validate` of `params.yaml`."
+    )
+    ref = report["reference"]
+    if ref:
+        lines.append(
+            f"Drift reference: rows [{ref['start']}, {ref['stop']}) of `{ref['source']}` "
+            f"({ref['rows']:,} rows, the training window)."
+        )
+    return "\n".join(lines) + "\n"
 
 
 def markdown_table(findings: Sequence[Mapping[str, Any]]) -> list[str]:

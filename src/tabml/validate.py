@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from tabml import cli
-from tabml.checks import DROPPED, ERROR, WARNING, Finding, collect, markdown_table
+from tabml.checks import DROPPED, ERROR, WARNING, Finding, collect, to_markdown, verdict
 from tabml.io import DataError, atomic_open, read_json, read_parquet, write_json, write_parquet
 from tabml.params import Params, load_params
 from tabml.schema import dataset_schema, drift_schema, rules_by_key
@@ -67,41 +67,6 @@ def validate(
     }
     report["verdict"] = verdict(report)
     return kept, report
-
-
-def verdict(report: dict[str, Any]) -> str:
-    """One line a reviewer can act on."""
-    size = f"{report['rows']:,} rows x {report['columns']} columns"
-    warned = len(report["warnings"])
-    warnings = f"{warned} drift warning(s), which do not stop the pipeline" if warned else ""
-    if not report["passed"]:
-        extra = f" and {warned} warning(s)" if warned else ""
-        return (
-            f"Data validation FAILED: {len(report['failures'])} error(s){extra} in {size}. "
-            "Nothing was written; the pipeline stops before training."
-        )
-    notes = [f"{report['rows_dropped']:,} invalid rows dropped"] if report["rows_dropped"] else []
-    return "; ".join([f"Data validation passed: {size}", *notes, *filter(None, [warnings])]) + "."
-
-
-def to_markdown(report: dict[str, Any]) -> str:
-    """The report for a terminal and a pull-request comment: verdict, table, how to read it."""
-    lines = [f"**{report['verdict']}**", ""]
-    findings = report["failures"] + report["dropped"] + report["warnings"]
-    if findings:
-        lines += [*markdown_table(findings), ""]
-    lines.append(
-        f"Severity: **{ERROR}** stops the pipeline before training; **{DROPPED}**: rows removed "
-        f"(`validate.invalid_rows: drop`); **{WARNING}**: reported only. "
-        "Thresholds: section `validate` of `params.yaml`."
-    )
-    ref = report["reference"]
-    if ref:
-        lines.append(
-            f"Drift reference: rows [{ref['start']}, {ref['stop']}) of `{ref['source']}` "
-            f"({ref['rows']:,} rows, the training window)."
-        )
-    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
