@@ -356,7 +356,10 @@ def findings(
     for check, group in cases[table].groupby("check", sort=False):
         rule = rules.get(str(check))
         if isinstance(rule, Rule):
-            measured = rule.measure(frame)
+            try:
+                measured = rule.measure(frame)
+            except Exception as exc:  # pandera caught it once already: report, do not crash
+                measured = Measure(None, None, (f"{type(exc).__name__}: {exc}",))
             out.append(
                 Finding(rule.name, measured.column or rule.column, severity, measured.failing,
                         list(measured.examples), rule.text)

@@ -150,7 +150,8 @@ def batch_rules(params: Params) -> list[Rule]:
     features = feature_columns(params)
     rules += [
         Rule("known_after_outcome", name,
-             f"'{name}' is known only after the outcome: list it in train.drop_columns",
+             f"'{name}' is known only after the outcome, so it is no model feature "
+             "(features: ClientSchema minus train.drop_columns)",
              partial(leaked_feature, column=name, features=features, target=target,
                      positive=positive), high=0)
         for name in cfg.known_after_outcome
@@ -216,7 +217,10 @@ def feature_columns(params: Params) -> list[str]:
 
 
 def summarize_failures(failure_cases: pd.DataFrame, max_examples: int = 5) -> list[dict[str, Any]]:
-    """One row per (column, check): how many values fail and a few of them."""
+    """One row per (column, check): how many values fail and a few of them.
+
+    For a few records (a service request); a batch goes through `tabml.checks.findings`.
+    """
     rows = []
     cases = failure_cases.assign(
         column=failure_cases["column"].where(failure_cases["schema_context"] == "Column", "*")

@@ -245,7 +245,8 @@ def test_the_last_tenth_drifts_and_the_report_says_so(run_stages, root, params):
     assert "drift warning(s), which do not stop the pipeline" in outcome.report["verdict"]
 
 
-def test_committed_reference_profile_is_in_step_with_params_and_code(root, params):
+def test_committed_reference_profile_is_in_step_with_params_and_code(root, params, monkeypatch):
+    monkeypatch.chdir(root)  # ingest.source is relative to the project
     committed = read_json(root / "data/reference/profile.json")
     fresh = json.loads(json.dumps(reference_profile(params)))
     assert committed == fresh, "stale reference: run `make reference-profile` and commit it"
