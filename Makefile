@@ -80,7 +80,7 @@ CML_VERSION ?= 0.20.0
 CML ?= npx --yes @dvcorg/cml@$(CML_VERSION)
 WORKFLOWS := $(wildcard .github/workflows/*.yml)
 
-.PHONY: lint-workflows check-data pull-cache check-lock report gate comment all-green ci
+.PHONY: lint-workflows check-data pull-cache check-lock report gate comment all-green ci bench-ci
 
 lint-workflows: setup  ## Lint the workflows and Dependabot config (schema, actionlint, zizmor)
 	check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
@@ -133,3 +133,6 @@ all-green:  ## Fail unless every job in RESULTS ("lint=success tests=success ...
 	@echo "All required jobs succeeded: $(RESULTS)"
 
 ci: lint lint-workflows test check-data pull-cache repro check-lock report gate  ## Run locally what the pull-request workflow runs, in its order
+
+bench-ci: setup  ## Time the pull-request workflow under act, with and without a DVC cache hit
+	python benchmarks/ci.py

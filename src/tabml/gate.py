@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -115,9 +116,8 @@ def to_markdown(verdicts: list[Verdict]) -> str:
 
 def git_show(ref: str, path: str) -> str | None:
     """The file's content at `ref`, or None when the revision or the file does not exist."""
-    done = subprocess.run(
-        ["git", "show", f"{ref}:{path}"], capture_output=True, text=True, check=False
-    )
+    spec = f"{ref}:./{os.path.relpath(path)}"  # `./`: relative to the working directory
+    done = subprocess.run(["git", "show", spec], capture_output=True, text=True, check=False)
     return done.stdout if done.returncode == 0 else None
 
 
