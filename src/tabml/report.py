@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from tabml import gate
+from tabml.params import load_params
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def build(args: argparse.Namespace, out: Path) -> str:
     """The whole report as markdown; plot images are written under `out`."""
     base = args.base or None
     valid, validation = validation_section(Path(args.validation), Path(args.summary))
-    verdicts, _ = gate.evaluate_gate(base, args.metrics, args.params)
+    verdicts, rules = gate.evaluate_gate(base, args.metrics, args.params)
     failed = [v for v in verdicts if not v.passed]
     pipeline = args.pipeline_result or "not reported"
     base_label = f"base {short(base)}" if base else "base"
@@ -169,7 +170,15 @@ def build(args: argparse.Namespace, out: Path) -> str:
             "not reproduced. The job log says which step failed and what to run.",
             "",
         ]
-    parts += ["### Data validation", "", validation, "### Gate", "", gate.to_markdown(verdicts)]
+    # The gate comes first: a long validation table must not push it past the comment limit.
+    parts += ["### Gate", "", gate.to_markdown(verdicts)]
+    if load_params(args.params).gate != rules:
+        parts += [
+            "This change edits the `gate` rules in params.yaml: the base's rules judged it, "
+            "the new ones apply once it is merged.",
+            "",
+        ]
+    parts += ["### Data validation", "", validation]
     if base:
         metrics_diff = diff_table(
             dvc("metrics", "diff", base, "--md"), base, base_label, "No metric changed.\n"

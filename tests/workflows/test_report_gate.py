@@ -190,3 +190,31 @@ def test_fork_pull_request_number_must_have_the_tested_head(tmp_path, api, monke
     (tmp_path / "pr.json").write_text(json.dumps({"number": "7; rm -rf /"}))
     with pytest.raises(comment.CommentError, match="invalid pull request"):
         comment.resolve_pr(args(api, "feed"), tmp_path)
+
+
+@pytest.mark.slow
+def test_report_names_the_failed_rule_notes_edited_rules_and_fits_a_comment(workspace):
+    """`tabml.report` in a copy of the project, against its own committed HEAD."""
+    metrics = workspace.path / "reports/metrics.json"
+    values = json.loads(metrics.read_text())
+    values["test"]["roc_auc"] -= 0.02
+    metrics.write_text(json.dumps(values))
+    params = workspace.path / "params.yaml"
+    params.write_text(params.read_text().replace("test.roc_auc: 0.01", "test.roc_auc: 0.5"))
+    summary = workspace.path / "reports/validation.md"
+    rows = "".join(f"| col{i} | isin | {i} | `x` |\n" for i in range(3_000))
+    summary.write_text(summary.read_text() + rows)
+    out = workspace.path / "build/report"
+    workspace.run(
+        sys.executable, "-m", "tabml.report", "--base", "HEAD", "--out", str(out),
+        "--metrics", "reports/metrics.json", "--validation", "reports/validation.json",
+        "--summary", "reports/validation.md", "--run-url", "https://run/9",
+    )  # fmt: skip
+    short, full = (out / "report.md").read_text(), (out / "report-full.md").read_text()
+    assert "- Gate: **FAILED** (`test.roc_auc` tolerance)" in short
+    assert "| **FAIL** | `test.roc_auc` | tolerance 0.01 |" in short
+    assert "This change edits the `gate` rules" in short
+    assert len(short) <= report.COMMENT_LIMIT - report.MARGIN
+    assert short.endswith("in the artifact of [this run](https://run/9)._")
+    assert "| col2999 |" in full and "![ROC](plots/roc.png)" in full
+    assert (out / "plots/roc.png").stat().st_size > 1000
