@@ -121,6 +121,19 @@ def git_show(ref: str, path: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
+def resolve(ref: str | None) -> str | None:
+    """The commit `ref` names, or None (no ref, or one this clone does not have: a first push)."""
+    if not ref:
+        return None
+    done = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or None
+
+
 def base_rules(base: str | None, params_path: str, fallback: GateParams) -> GateParams:
     """The base revision's gate rules, or `fallback` when the base has none."""
     text = git_show(base, params_path) if base else None
@@ -151,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--metrics", required=True)
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args(argv)
-    verdicts, _ = evaluate_gate(args.base or None, args.metrics, args.params)
+    verdicts, _ = evaluate_gate(resolve(args.base), args.metrics, args.params)
     print(to_markdown(verdicts))
     failed = [v for v in verdicts if not v.passed]
     if failed:

@@ -142,21 +142,16 @@ def truncate(text: str, limit: int, pointer: str) -> str:
     return text[: max(cut, 0)] + "\n\n" + pointer
 
 
-def short(ref: str) -> str:
-    done = subprocess.run(
-        ["git", "rev-parse", "--short", ref], capture_output=True, text=True, check=False
-    )
-    return done.stdout.strip() or ref
-
-
 def build(args: argparse.Namespace, out: Path) -> str:
     """The whole report as markdown; plot images are written under `out`."""
-    base = args.base or None
+    base = gate.resolve(args.base)
+    if args.base and not base:
+        log.warning("base revision %s not found: reporting without a comparison", args.base)
     valid, validation = validation_section(Path(args.validation), Path(args.summary))
     verdicts, rules = gate.evaluate_gate(base, args.metrics, args.params)
     failed = [v for v in verdicts if not v.passed]
     pipeline = args.pipeline_result or "not reported"
-    base_label = f"base {short(base)}" if base else "base"
+    base_label = f"base {base[:7]}" if base else "base"
     status = [
         f"- Pipeline (validate, reproduce, lock check): **{pipeline}**",
         f"- Data validation: **{'passed' if valid else 'FAILED'}**",

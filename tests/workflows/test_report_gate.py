@@ -81,6 +81,13 @@ def test_gate_cli_uses_the_base_rules_and_fails_on_a_drop(workspace):
     )
 
 
+def test_an_unknown_base_is_no_base(root, monkeypatch):
+    monkeypatch.chdir(root)
+    assert gate.resolve("0" * 40) is None  # a first push to a branch
+    assert gate.resolve("") is None
+    assert len(gate.resolve("HEAD") or "") == 40
+
+
 def test_report_truncates_at_a_line_with_a_pointer():
     text = "\n".join(f"| row {i} |" for i in range(10_000))
     cut = report.truncate(text, 5_000, "_see the artifact_")
