@@ -151,22 +151,29 @@ def build(args: argparse.Namespace, out: Path) -> str:
     verdicts, rules = gate.evaluate_gate(base, args.metrics, args.params)
     failed = [v for v in verdicts if not v.passed]
     pipeline = args.pipeline_result or "not reported"
+    finished = pipeline in ("success", "not reported")
     base_label = f"base {base[:7]}" if base else "base"
+    if not finished:
+        gate_line = "**not run** (the pipeline did not finish)"
+    elif failed:
+        gate_line = "**FAILED** (" + ", ".join(f"`{v.metric}` {v.rule}" for v in failed) + ")"
+    else:
+        gate_line = "**passed**"
     status = [
         f"- Pipeline (validate, reproduce, lock check): **{pipeline}**",
         f"- Data validation: **{'passed' if valid else 'FAILED'}**",
-        f"- Gate: **{'FAILED' if failed else 'passed'}**"
-        + (f" ({', '.join(f'`{v.metric}` {v.rule}' for v in failed)})" if failed else ""),
+        f"- Gate: {gate_line}",
     ]
     parts = [f"## Model report: {HEAD_LABEL} vs {base_label}", "", *status, ""]
-    if pipeline not in ("success", "not reported"):
+    if not finished:
         parts += [
-            "> The pipeline did not finish: metrics below are the ones committed on this branch, "
-            "not reproduced. The job log says which step failed and what to run.",
+            "> The pipeline did not finish: the job log says which step failed and what to run. "
+            "Metrics below may be the ones committed on this branch rather than reproduced.",
             "",
         ]
     # The gate comes first: a long validation table must not push it past the comment limit.
-    parts += ["### Gate", "", gate.to_markdown(verdicts)]
+    gate_text = gate.to_markdown(verdicts) if finished else "The gate did not run.\n"
+    parts += ["### Gate", "", gate_text]
     if load_params(args.params).gate != rules:
         parts += [
             "This change edits the `gate` rules in params.yaml: the base's rules judged it, "

@@ -175,6 +175,7 @@ def test_corrupted_data_fails_at_validation_and_the_report_lists_the_checks(runs
     assert TRAINED not in run.output
     assert run.job_result("report") == "success"
     assert run.job_result("gate") == "not run"
+    assert "- Gate: **not run** (the pipeline did not finish)" in report(run)
     validation = section(report(run), "Data validation")
     assert "**Data validation failed**" in validation
     # The failing checks, read from reports/validation.json, then its markdown verbatim.
