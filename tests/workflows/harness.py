@@ -34,6 +34,7 @@ STAND_INS = {
 }
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@([0-9a-f]{40})\b", re.M)
 ACT_TIMEOUT = 1200  # seconds; one act run reproduces the whole pipeline at most
+LEAKY_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "VIRTUAL_ENV", "MAKEFLAGS", "MFLAGS")
 REPOSITORY = {"full_name": "tabml/tabml", "name": "tabml", "owner": {"login": "tabml"}}
 
 
@@ -121,8 +122,9 @@ class ActRepo:
         ]  # fmt: skip
         for mapping in local_repositories(self.path / ".github/workflows"):
             cmd += ["--local-repository", mapping]
-        env = {
-            **os.environ,
+        # The runner starts clean: no tracking server or venv of the calling shell leaks in.
+        env = {k: v for k, v in os.environ.items() if k not in LEAKY_ENV}
+        env |= {
             # act keeps its job directories under the cache home: keep them with the test's.
             "XDG_CACHE_HOME": str(self.store / "xdg-cache"),
             "UV_CACHE_DIR": self.uv_cache,
