@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,8 +87,10 @@ class ActRepo:
         self.store = tmp / "store"
         self.cache = self.store / "cache"  # shared by every run, like a repository's caches
         self.runs: list[ActRun] = []
-        uv_cache = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True)
-        self.uv_cache = uv_cache.stdout.strip()
+        # Jobs share uv's cache on this machine, as setup-uv's cache does on GitHub.
+        uv = [shutil.which("uv") or sys.executable, *([] if shutil.which("uv") else ["-m", "uv"])]
+        done = subprocess.run([*uv, "cache", "dir"], capture_output=True, text=True, check=False)
+        self.uv_cache = done.stdout.strip()
 
     def git(self, *args: str) -> str:
         return git(self.path, *args)
@@ -127,8 +131,9 @@ class ActRepo:
         env |= {
             # act keeps its job directories under the cache home: keep them with the test's.
             "XDG_CACHE_HOME": str(self.store / "xdg-cache"),
-            "UV_CACHE_DIR": self.uv_cache,
         }
+        if self.uv_cache:
+            env["UV_CACHE_DIR"] = self.uv_cache
         start = time.perf_counter()
         done = subprocess.run(
             cmd, cwd=self.path, env=env, capture_output=True, text=True, timeout=ACT_TIMEOUT
