@@ -196,7 +196,7 @@ def build(args: argparse.Namespace, out: Path) -> str:
     images = render_plots(base, base_label, out) if base else []
     if images:
         parts += ["### Plots", "", f"Each plot shows {base_label} and {HEAD_LABEL}.", ""]
-        parts += [f"![{title}]({path})" for title, path in images] + [""]
+        parts += [f"![{title}]({path})\n" for title, path in images]
     return "\n".join(parts)
 
 
