@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -38,6 +39,13 @@ USES = re.compile(r"^\s*(?:-\s+)?uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@([0-9a-
 ACT_TIMEOUT = 1200  # seconds; one act run reproduces the whole pipeline at most
 LEAKY_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "VIRTUAL_ENV", "MAKEFLAGS", "MFLAGS")
 REPOSITORY = {"full_name": "tabml/tabml", "name": "tabml", "owner": {"login": "tabml"}}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def local_repositories(workflow_dir: Path) -> list[str]:
