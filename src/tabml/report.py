@@ -49,6 +49,10 @@ def diff_table(text: str, base: str, base_label: str, empty: str) -> str:
     return text.replace(base, base_label).replace("workspace", HEAD_LABEL)
 
 
+def clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def validation_section(report_path: Path, summary_path: Path) -> tuple[bool, str]:
     """Whether validation passed, and its markdown summary verbatim."""
     try:
@@ -59,7 +63,7 @@ def validation_section(report_path: Path, summary_path: Path) -> tuple[bool, str
     failures = report.get("failures") or []
     if report.get("passed"):
         return True, summary
-    checks = ", ".join(f"`{f.get('column')}`: `{f.get('check')}`" for f in failures)
+    checks = ", ".join(f"`{f.get('column')}`: `{clip(str(f.get('check')))}`" for f in failures)
     lead = f"**Data validation failed** ({len(failures)} failing checks: {checks}).\n\n"
     return False, lead + summary
 
