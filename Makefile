@@ -75,3 +75,72 @@ mlflow-ui: setup  ## Browse the local MLflow store
 
 clean:  ## Remove the environment and local caches (not the DVC cache or MLflow store)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# --- Pull-request CI: the targets the workflows in .github/workflows run, one per step -------
+# BASE is the revision a change is compared with (the workflow passes the pull request's base
+# commit); REPORT_DIR is what the report job uploads; PR_REPORT_DIR is where the posting job
+# downloads it. CML runs through npx at a pinned version unless CML names another command.
+BASE ?= main
+REPORT_DIR ?= build/report
+PR_REPORT_DIR ?= build/pr-report
+MODEL_NAME ?= tabml
+CML_VERSION ?= 0.20.0
+CML ?= npx --yes @dvcorg/cml@$(CML_VERSION)
+WORKFLOWS := $(wildcard .github/workflows/*.yml)
+
+.PHONY: lint-workflows check-data pull-cache check-lock report gate comment all-green ci bench-ci
+
+lint-workflows: setup  ## Lint the workflows and Dependabot config (schema, actionlint, zizmor)
+	check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	actionlint $(WORKFLOWS)
+	zizmor --offline --no-progress $(WORKFLOWS) .github/dependabot.yml
+
+check-data: setup  ## Run the pipeline up to data validation: stops here on bad data
+	dvc repro validate
+
+pull-cache: setup  ## Pull the DVC run-cache and outputs, when a DVC remote is configured
+	@if [ -z "$$(dvc remote list)" ]; then \
+	  echo "No DVC remote configured: the pipeline uses the restored CI cache only."; \
+	elif ! dvc pull --run-cache --allow-missing; then \
+	  echo "WARNING: dvc pull failed; stages whose outputs are missing will run."; \
+	fi
+
+check-lock: setup  ## Fail when dvc.lock or reports/ differ from what code, params and data produce
+	@if [ -n "$$(git status --porcelain -- dvc.lock reports)" ]; then \
+	  git status --short -- dvc.lock reports; git --no-pager diff --stat -- dvc.lock reports; \
+	  echo "ERROR: the committed dvc.lock or reports/ do not match what this commit's code," \
+	    "params and data produce. Run 'make repro' and commit dvc.lock and reports/ (they are" \
+	    "also in the 'pipeline' artifact of this run)."; \
+	  exit 1; \
+	fi
+	@dvc status --quiet || { dvc status; echo "ERROR: dvc status is not clean after dvc repro."; exit 1; }
+	@echo "dvc.lock and reports/ match what this commit produces."
+
+report: setup  ## Write the pull-request report against BASE into REPORT_DIR (make report BASE=main)
+	python -m tabml.report --base "$(BASE)" --out $(REPORT_DIR) --metrics reports/metrics.json \
+	  --validation reports/validation.json --summary reports/validation.md \
+	  --model-name "$(MODEL_NAME)" --pipeline-result "$(PIPELINE_RESULT)" \
+	  --pr-number "$(PR_NUMBER)" --head-sha "$(HEAD_SHA)" --run-url "$(RUN_URL)"
+
+gate: setup  ## Fail when a metric is under its floor or falls beyond its tolerance against BASE
+	python -m tabml.gate --base "$(BASE)" --metrics reports/metrics.json --params params.yaml
+
+# Runs in the posting workflow, which installs nothing of ours: the system Python and src/.
+comment:  ## Post PR_REPORT_DIR/report.md as the pull request's one CML comment, updated in place
+	PYTHONPATH=src $(PYTHON) -m tabml.comment --report-dir $(PR_REPORT_DIR) \
+	  --head-sha "$(HEAD_SHA)" --pr-numbers "$(PR_NUMBERS)" --run-url "$(RUN_URL)" \
+	  --cml "$(CML)" $(if $(filter true,$(PUBLISH_IMAGES)),--publish)
+
+all-green:  ## Fail unless every job in RESULTS ("lint=success tests=success ...") succeeded
+	@test -n "$(strip $(RESULTS))" || { echo "ERROR: RESULTS is empty."; exit 1; }
+	@bad=""; for result in $(RESULTS); do \
+	  case "$$result" in *=success) ;; *) bad="$$bad $$result";; esac; \
+	done; \
+	if [ -n "$$bad" ]; then echo "ERROR: these jobs did not succeed:$$bad"; exit 1; fi
+	@echo "All required jobs succeeded: $(RESULTS)"
+
+ci: lint lint-workflows test check-data pull-cache repro check-lock report gate  ## Run locally what the pull-request workflow runs, in its order
+
+bench-ci: setup  ## Time the pull-request workflow under act, with and without a DVC cache hit
+	python benchmarks/ci.py

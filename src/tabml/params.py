@@ -72,6 +72,15 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class GateParams:
+    """Rules a pull request's metrics must meet; keys are `split.metric` (`test.roc_auc`)."""
+
+    floors: dict[str, float] = field(default_factory=dict)
+    tolerances: dict[str, float] = field(default_factory=dict)
+    lower_is_better: tuple[str, ...] = ("log_loss", "brier")
+
+
+@dataclass(frozen=True)
 class Params:
     base: BaseParams
     ingest: IngestParams
@@ -79,6 +88,7 @@ class Params:
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams
+    gate: GateParams = field(default_factory=GateParams)
 
 
 def _build(cls: type, values: dict[str, Any] | None, section: str) -> Any:
@@ -103,6 +113,7 @@ _SECTIONS = {
     "split": SplitParams,
     "train": TrainParams,
     "evaluate": EvaluateParams,
+    "gate": GateParams,
 }
 
 

@@ -1,0 +1,236 @@
+"""The pull-request report: what a change does to the data and the model, in one markdown file.
+
+    python -m tabml.report --base REF --out build/report --metrics reports/metrics.json \
+        --validation reports/validation.json --summary reports/validation.md
+
+Writes `report.md` (under GitHub's comment limit, truncated with a pointer to the artifact),
+`report-full.md`, `plots/*.png` (both revisions in each plot, rendered offline from DVC's
+Vega-Lite specs) and `pr.json` (the pull request the report belongs to).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tabml import gate
+from tabml.params import load_params
+
+log = logging.getLogger(__name__)
+
+COMMENT_LIMIT = 65_536  # GitHub's limit on a comment's body, in characters
+MARGIN = 1_024  # room for the marker CML adds to the comment it posts
+HEAD_LABEL = "this change"
+PRODUCTION_ALIAS = "production"
+
+
+def dvc(*args: str) -> str:
+    """Standard output of a dvc command; its error message becomes a readable line instead."""
+    done = subprocess.run(["dvc", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"`dvc {' '.join(args)}` failed: {tail}\n"
+    return done.stdout
+
+
+def diff_table(text: str, base: str, base_label: str, empty: str) -> str:
+    """A `dvc ... diff --md` table with readable revision names; `empty` when it has no rows."""
+    if len([line for line in text.splitlines() if line.startswith("|")]) <= 2:
+        return empty if text.startswith("|") or not text.strip() else text
+    return text.replace(base, base_label).replace("workspace", HEAD_LABEL)
+
+
+def clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def validation_section(report_path: Path, summary_path: Path) -> tuple[bool, str]:
+    """Whether validation passed, and its markdown summary verbatim."""
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return False, f"No validation report (`{report_path}`): the pipeline stopped before it.\n"
+    summary = summary_path.read_text(encoding="utf-8") if summary_path.exists() else ""
+    failures = report.get("failures") or []
+    if report.get("passed"):
+        return True, summary
+    checks = ", ".join(f"`{f.get('column')}`: `{clip(str(f.get('check')))}`" for f in failures)
+    lead = f"**Data validation failed** ({len(failures)} failing checks: {checks}).\n\n"
+    return False, lead + summary
+
+
+def relabel(node: Any, names: dict[str, str]) -> Any:
+    """Replace DVC's revision names in a Vega-Lite spec by readable ones."""
+    if isinstance(node, dict):
+        return {key: relabel(value, names) for key, value in node.items()}
+    if isinstance(node, list):
+        return [relabel(value, names) for value in node]
+    return names.get(node, node) if isinstance(node, str) else node
+
+
+def render_plots(base: str, base_label: str, out: Path) -> list[tuple[str, str]]:
+    """Render each plot of `dvc.yaml` with both revisions to PNG; return (title, path) pairs."""
+    import vl_convert
+
+    with Path("dvc.yaml").open(encoding="utf-8") as fh:
+        titles = [next(iter(plot)) for plot in yaml.safe_load(fh).get("plots", [])]
+    done = subprocess.run(
+        ["dvc", "plots", "diff", base, "--json"], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        log.warning("dvc plots diff failed: %s", done.stderr.strip())
+        return []
+    specs = json.loads(done.stdout).get("data", {})
+    names = {"workspace": HEAD_LABEL, base: base_label}
+    images = []
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    for title in titles:
+        for entry in specs.get(title, []):
+            if entry.get("type") != "vega":
+                continue
+            name = "plots/" + re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") + ".png"
+            png = vl_convert.vegalite_to_png(relabel(entry["content"], names), scale=1)
+            (out / name).write_bytes(png)
+            images.append((title, name))
+    return images
+
+
+def production_section(metrics: dict, model_name: str) -> str:
+    """Metrics of this change next to those of the model behind the `production` alias."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri.startswith(("http://", "https://")):
+        return (
+            "No MLflow tracking server is configured (`MLFLOW_TRACKING_URI` is not an http(s) "
+            "URL), so there is no comparison with the production model.\n"
+        )
+    from mlflow.tracking import MlflowClient
+
+    try:
+        client = MlflowClient(uri)
+        version = client.get_model_version_by_alias(model_name, PRODUCTION_ALIAS)
+        known = client.get_run(version.run_id).data.metrics
+    except Exception as exc:  # the server is outside this repository: report, never crash
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"No comparison with `{model_name}@{PRODUCTION_ALIAS}` at {uri}: {first}\n"
+    lines = [
+        f"Model `{model_name}` version {version.version} (alias `{PRODUCTION_ALIAS}`, "
+        f"run `{version.run_id}`) at {uri}:",
+        "",
+        f"| metric | production | {HEAD_LABEL} | change |",
+        "|---|---:|---:|---:|",
+    ]
+    for split, values in metrics.items():
+        for name, value in values.items():
+            before = known.get(f"{split}_{name}")
+            if before is None or not isinstance(value, int | float):
+                continue
+            delta = float(value) - before
+            lines.append(f"| {split}.{name} | {before:.4f} | {value:.4f} | {delta:+.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def truncate(text: str, limit: int, pointer: str) -> str:
+    """Cut `text` at a line boundary so that it and `pointer` fit in `limit` characters."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("\n", 0, limit - len(pointer) - 2)
+    return text[: max(cut, 0)] + "\n\n" + pointer
+
+
+def build(args: argparse.Namespace, out: Path) -> str:
+    """The whole report as markdown; plot images are written under `out`."""
+    base = gate.resolve(args.base)
+    if args.base and not base:
+        log.warning("base revision %s not found: reporting without a comparison", args.base)
+    valid, validation = validation_section(Path(args.validation), Path(args.summary))
+    verdicts, rules = gate.evaluate_gate(base, args.metrics, args.params)
+    failed = [v for v in verdicts if not v.passed]
+    pipeline = args.pipeline_result or "not reported"
+    finished = pipeline in ("success", "not reported")
+    base_label = f"base {base[:7]}" if base else "base"
+    if not finished:
+        gate_line = "**not run** (the pipeline did not finish)"
+    elif failed:
+        gate_line = "**FAILED** (" + ", ".join(f"`{v.metric}` {v.rule}" for v in failed) + ")"
+    else:
+        gate_line = "**passed**"
+    status = [
+        f"- Pipeline (validate, reproduce, lock check): **{pipeline}**",
+        f"- Data validation: **{'passed' if valid else 'FAILED'}**",
+        f"- Gate: {gate_line}",
+    ]
+    parts = [f"## Model report: {HEAD_LABEL} vs {base_label}", "", *status, ""]
+    if not finished:
+        parts += [
+            "> The pipeline did not finish: the job log says which step failed and what to run. "
+            "Metrics below may be the ones committed on this branch rather than reproduced.",
+            "",
+        ]
+    # The gate comes first: a long validation table must not push it past the comment limit.
+    gate_text = gate.to_markdown(verdicts) if finished else "The gate did not run.\n"
+    parts += ["### Gate", "", gate_text]
+    if load_params(args.params).gate != rules:
+        parts += [
+            "This change edits the `gate` rules in params.yaml: the base's rules judged it, "
+            "the new ones apply once it is merged.",
+            "",
+        ]
+    parts += ["### Data validation", "", validation]
+    if base:
+        metrics_diff = diff_table(
+            dvc("metrics", "diff", base, "--md"), base, base_label, "No metric changed.\n"
+        )
+        params_diff = diff_table(
+            dvc("params", "diff", base, "--md"), base, base_label, "No parameter changed.\n"
+        )
+        parts += ["### Metrics", "", metrics_diff, "### Parameters", "", params_diff]
+    else:
+        parts += ["### Metrics", "", "No base revision given: nothing to compare with.\n"]
+    metrics = json.loads(Path(args.metrics).read_text(encoding="utf-8"))
+    parts += ["### Against production", "", production_section(metrics, args.model_name)]
+    images = render_plots(base, base_label, out) if base else []
+    if images:
+        parts += ["### Plots", "", f"Each plot shows {base_label} and {HEAD_LABEL}.", ""]
+        parts += [f"![{title}]({path})\n" for title, path in images]
+    return "\n".join(parts)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base", default="", help="git revision to compare with (empty: none)")
+    ap.add_argument("--out", required=True, help="directory to write the report into")
+    ap.add_argument("--metrics", required=True)
+    ap.add_argument("--validation", required=True, help="validation JSON report")
+    ap.add_argument("--summary", required=True, help="validation markdown summary")
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--model-name", default="tabml", help="MLflow registered model")
+    ap.add_argument("--pipeline-result", default="", help="result of the pipeline job")
+    ap.add_argument("--pr-number", default="", help="pull request number, for the comment")
+    ap.add_argument("--head-sha", default="", help="commit the pull request's run tested")
+    ap.add_argument("--run-url", default="", help="page of the run that holds the artifact")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    text = build(args, out)
+    where = f"[this run]({args.run_url})" if args.run_url else "this run"
+    pointer = f"_Truncated: the full report is `report-full.md` in the artifact of {where}._"
+    (out / "report-full.md").write_text(text, encoding="utf-8")
+    (out / "report.md").write_text(truncate(text, COMMENT_LIMIT - MARGIN, pointer), "utf-8")
+    if args.pr_number:
+        pr = {"number": int(args.pr_number), "head_sha": args.head_sha}
+        (out / "pr.json").write_text(json.dumps(pr) + "\n", encoding="utf-8")
+    log.info("wrote %s (%d characters)", out / "report.md", len(text))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Run the project's real GitHub workflows on this machine with `act`, on a throw-away repository.
+
+`act` runs each job's `run:` steps on the host (`-P ubuntu-latest=-self-hosted`). Actions that
+cannot be fetched here are replaced, by their pinned `owner/repo@sha`, with the composite
+actions under `actions/`, which do the same job locally: checkout copies the event's commit from
+the throw-away repository, cache and artifacts are directories, uv comes from PATH. The CML
+command is `bin/cml`, which writes what it would post to a file. Any workflow test (pull
+requests, merges, schedules) can use `ActRepo` with its own events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tabml.workspace import copy_project, git
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+ACTIONS = HERE / "actions"
+CML = HERE / "bin" / "cml"
+STAND_INS = {
+    "actions/checkout": "checkout",
+    "astral-sh/setup-uv": "setup-uv",
+    "actions/cache": "cache",
+    "actions/upload-artifact": "upload-artifact",
+    "actions/download-artifact": "download-artifact",
+}
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@([0-9a-f]{40})\b", re.M)
+ACT_TIMEOUT = 1200  # seconds; one act run reproduces the whole pipeline at most
+LEAKY_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "VIRTUAL_ENV", "MAKEFLAGS", "MFLAGS")
+REPOSITORY = {"full_name": "tabml/tabml", "name": "tabml", "owner": {"login": "tabml"}}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def local_repositories(workflow_dir: Path) -> list[str]:
+    """`--local-repository` mappings for every pinned action the workflows use."""
+    mappings = set()
+    for workflow in sorted(workflow_dir.glob("*.yml")):
+        for repo, sha in USES.findall(workflow.read_text(encoding="utf-8")):
+            if repo not in STAND_INS:
+                raise KeyError(f"{workflow.name}: no local stand-in for {repo}; add one")
+            mappings.add(f"{repo}@{sha}={ACTIONS / STAND_INS[repo]}")
+    return sorted(mappings)
+
+
+@dataclass
+class ActRun:
+    """One `act` invocation: its exit status, its log, and the artifacts its jobs stored."""
+
+    returncode: int
+    output: str
+    seconds: float
+    artifacts: Path
+    comment: Path
+
+    def job_log(self, job: str) -> str:
+        prefix = re.compile(rf"^\[[^/\]]+/{re.escape(job)}\s*\]")
+        return "\n".join(line for line in self.output.splitlines() if prefix.match(line))
+
+    def job_result(self, job: str) -> str:
+        log = self.job_log(job)
+        if "Job succeeded" in log:
+            return "success"
+        return "failure" if "Job failed" in log else "not run"
+
+    def failed_steps(self, job: str) -> list[str]:
+        pattern = re.compile(r"❌\s+Failure - Main (.+?) \[")
+        return pattern.findall(self.job_log(job))
+
+    def artifact(self, name: str) -> Path:
+        return self.artifacts / name
+
+
+class ActRepo:
+    """A copy of the project committed to its own repository, and `act` runs on its commits."""
+
+    def __init__(self, root: Path, tmp: Path) -> None:
+        self.path = copy_project(root, tmp / "repo")
+        self.store = tmp / "store"
+        self.cache = self.store / "cache"  # shared by every run, like a repository's caches
+        self.runs: list[ActRun] = []
+        # Jobs share uv's cache on this machine, as setup-uv's cache does on GitHub.
+        uv = [shutil.which("uv") or sys.executable, *([] if shutil.which("uv") else ["-m", "uv"])]
+        done = subprocess.run([*uv, "cache", "dir"], capture_output=True, text=True, check=False)
+        self.uv_cache = done.stdout.strip()
+
+    def git(self, *args: str) -> str:
+        return git(self.path, *args)
+
+    def sha(self, ref: str = "HEAD") -> str:
+        return self.git("rev-parse", ref)
+
+    def commit(self, message: str) -> str:
+        self.git("add", "--all")
+        self.git("commit", "--quiet", f"--message={message}")
+        return self.sha()
+
+    def act(
+        self,
+        event_name: str,
+        event: dict[str, Any],
+        workflow: str,
+        job: str,
+        artifacts: Path | None = None,
+    ) -> ActRun:
+        """Run `job` (and the jobs it needs) of `workflow` for `event` at the current HEAD."""
+        run_dir = self.store / f"run-{len(self.runs) + 1}-{event_name}-{job}"
+        run_dir.mkdir(parents=True)
+        artifacts = artifacts or run_dir / "artifacts"
+        (run_dir / "event.json").write_text(json.dumps(event), encoding="utf-8")
+        cmd = [
+            "act", event_name, "--eventpath", str(run_dir / "event.json"),
+            "--workflows", f".github/workflows/{workflow}", "--job", job,
+            "--platform", "ubuntu-latest=-self-hosted", "--no-skip-checkout", "--no-cache-server",
+            "--env", f"TABML_ACT_SOURCE={self.path}", "--env", f"TABML_ACT_CACHE={self.cache}",
+            "--env", f"TABML_ACT_ARTIFACTS={artifacts}", "--env", f"CML={CML}",
+            "--env", f"TABML_ACT_CML_OUT={run_dir / 'comment.md'}",
+        ]  # fmt: skip
+        for mapping in local_repositories(self.path / ".github/workflows"):
+            cmd += ["--local-repository", mapping]
+        # The runner starts clean: no tracking server or venv of the calling shell leaks in.
+        env = {k: v for k, v in os.environ.items() if k not in LEAKY_ENV}
+        env |= {
+            # act keeps its job directories under the cache home: keep them with the test's.
+            "XDG_CACHE_HOME": str(self.store / "xdg-cache"),
+        }
+        if self.uv_cache:
+            env["UV_CACHE_DIR"] = self.uv_cache
+        start = time.perf_counter()
+        done = subprocess.run(
+            cmd, cwd=self.path, env=env, capture_output=True, text=True, timeout=ACT_TIMEOUT
+        )
+        output = done.stdout + done.stderr
+        (run_dir / "act.log").write_text(output, encoding="utf-8")
+        run = ActRun(
+            done.returncode, output, time.perf_counter() - start, artifacts, run_dir / "comment.md"
+        )
+        self.runs.append(run)
+        return run
+
+
+def pull_request_event(number: int, head: str, head_ref: str, base: str) -> dict[str, Any]:
+    return {
+        "action": "synchronize",
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "head": {"sha": head, "ref": head_ref},
+            "base": {"sha": base, "ref": "main"},
+        },
+        "repository": REPOSITORY,
+    }
+
+
+def push_event(before: str, after: str, ref: str = "refs/heads/main") -> dict[str, Any]:
+    return {"ref": ref, "before": before, "after": after, "repository": REPOSITORY}
+
+
+def workflow_run_event(head: str, numbers: list[int], conclusion: str) -> dict[str, Any]:
+    return {
+        "action": "completed",
+        "workflow_run": {
+            "id": 1,
+            "name": "ci",
+            "event": "pull_request",
+            "conclusion": conclusion,
+            "head_sha": head,
+            "html_url": "https://github.com/tabml/tabml/actions/runs/1",
+            "pull_requests": [{"number": n} for n in numbers],
+        },
+        "repository": REPOSITORY,
+    }
