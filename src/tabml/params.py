@@ -58,6 +58,17 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class ServeParams:
+    model_name: str = "tabml"
+    max_batch: int = 10_000
+    max_body_mb: float = 16.0
+    workers: int = 2
+    prediction_log: str = "logs/predictions"
+    log_rotate_mb: float = 64.0
+    log_rotate_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
 class Params:
     base: BaseParams
     ingest: IngestParams
@@ -65,6 +76,7 @@ class Params:
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams
+    serve: ServeParams = field(default_factory=ServeParams)
 
 
 def _build(cls: type, values: dict[str, Any] | None, section: str) -> Any:
@@ -89,6 +101,7 @@ _SECTIONS = {
     "split": SplitParams,
     "train": TrainParams,
     "evaluate": EvaluateParams,
+    "serve": ServeParams,
 }
 
 
