@@ -53,6 +53,6 @@ class Scorer:
 
 Scorer.add_asgi_middleware(
     RequestGuard,
-    paths=("/score", "/score_batch"),
+    paths=("/score", "/score_batch", "/identity"),
     max_bytes=int(settings.max_body_mb * (1 << 20)),
 )

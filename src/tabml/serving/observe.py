@@ -5,7 +5,8 @@ Metrics (served with BentoML's own on `/metrics`):
 - `tabml_score`: histogram of predicted probabilities;
 - `tabml_rejected_requests_total{reason}`: refused requests by reason (`malformed_json`,
   `missing_field`, `extra_field`, `wrong_type`, `not_finite`, `out_of_range`,
-  `unknown_category`, `empty_batch`, `batch_too_large`, `body_too_large`, `invalid`);
+  `unknown_category`, `empty_batch`, `batch_too_large`, `body_too_large`,
+  `unsupported_media_type`, `invalid`);
 - `tabml_prediction_log_dropped_total`: records the prediction log could not keep up with;
 - `tabml_model_info{model_tag, runtime, mlflow_run_id, git_commit}`: always 1, says what runs.
 """
@@ -83,8 +84,8 @@ def observe(probabilities: np.ndarray, decisions: np.ndarray) -> None:
 
 
 class RequestGuard:
-    """ASGI middleware on the scoring routes: caps the body size, rewrites 4xx bodies into one
-    readable message naming each field and problem, and counts refusals by reason."""
+    """ASGI middleware on the API routes: accepts JSON only, caps the body size, rewrites 4xx
+    bodies into one readable message naming each field and problem, counts refusals by reason."""
 
     def __init__(
         self, app: Callable[..., Awaitable[None]], paths: tuple[str, ...], max_bytes: int
@@ -94,7 +95,16 @@ class RequestGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths:
             return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        media = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
+        if media != b"application/json":
+            return await self._refuse(
+                send,
+                415,
+                "unsupported_media_type",
+                f"Content-Type must be application/json, not {media.decode('latin-1') or 'empty'}",
+            )
+        length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return await self._too_large(send, int(length))
         if length is None:  # chunked: read it here, so the cap holds without a length
@@ -111,9 +121,12 @@ class RequestGuard:
         await self.app(scope, receive, _Rewriter(send))
 
     async def _too_large(self, send: Send, size: int) -> None:
-        metrics()["rejected"].labels("body_too_large").inc()
         message = f"request body is {size} bytes or more; the limit is {self.max_bytes} bytes"
-        await _send_json(send, 413, {"error": message})
+        await self._refuse(send, 413, "body_too_large", message)
+
+    async def _refuse(self, send: Send, status: int, label: str, message: str) -> None:
+        metrics()["rejected"].labels(label).inc()
+        await _send_json(send, status, {"error": message})
 
 
 def _replay(body: bytes) -> Receive:

@@ -9,17 +9,17 @@ Format (read it with `read_log`, or `pandas.read_json(path, lines=True)` per fil
   `rotate_bytes`, after `rotate_seconds`, or at shutdown): readers take `*.jsonl` only and never
   see a half-written line; sorting names sorts by time.
 
-Requests only hand their columns to a queue; one thread per worker formats and writes them. If
-the writer falls `max_pending` records behind, new records are dropped (and counted), so a slow
-disk can never slow or stop scoring.
+Requests only append their columns to a buffer; one thread per worker formats and writes the
+buffer every `flush_seconds`. If the writer falls `max_pending` records behind, new records are
+dropped (and counted), so a slow disk can never slow or stop scoring.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 RESERVED = ("time", "model_version", "probability", "decision")
 SUFFIX = ".jsonl"
 PART = ".part"
-_STOP = object()
-DRAIN = 1000  # queued requests written per file write
 
 
 class PredictionLog:
@@ -49,6 +47,7 @@ class PredictionLog:
         *,
         rotate_bytes: int = 64 << 20,
         rotate_seconds: float = 3600.0,
+        flush_seconds: float = 0.5,
         max_pending: int = 200_000,
         on_drop: Callable[[int], None] | None = None,
     ) -> None:
@@ -59,10 +58,11 @@ class PredictionLog:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.features = list(features)
         self.rotate_bytes, self.rotate_seconds = rotate_bytes, rotate_seconds
-        self.max_pending, self.on_drop = max_pending, on_drop
+        self.flush_seconds, self.max_pending, self.on_drop = flush_seconds, max_pending, on_drop
+        self._buffer: list[tuple[Any, ...]] = []
         self._pending = 0
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._stop = threading.Event()
         self._file: IO[str] | None = None
         self._path: Path | None = None
         self._opened = 0.0
@@ -79,53 +79,45 @@ class PredictionLog:
     ) -> None:
         """Queue a scored batch (never blocks; drops the batch if the writer is too far behind)."""
         n = len(probabilities)
-        with self._lock:
-            if self._pending + n > self.max_pending:
-                if self.on_drop:
-                    self.on_drop(n)
-                return
-            self._pending += n
         stamp = datetime.now(UTC).isoformat(timespec="microseconds")
-        self._queue.put((stamp, columns, probabilities, decisions, model_version))
+        with self._lock:
+            if self._pending + n <= self.max_pending:
+                self._pending += n
+                self._buffer.append((stamp, columns, probabilities, decisions, model_version))
+                return
+        if self.on_drop:
+            self.on_drop(n)
 
     def close(self) -> None:
         """Write what is queued, close the current file and stop the thread."""
-        self._queue.put(_STOP)
+        self._stop.set()
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        while True:
-            try:
-                item = self._queue.get(timeout=min(self.rotate_seconds, 1.0))
-            except queue.Empty:
-                self._rotate_if_due()
-                continue
-            batch = [item]
-            while item is not _STOP and len(batch) < DRAIN:  # one write for what is queued
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                batch.append(item)
-            stop = batch[-1] is _STOP
-            batch = [b for b in batch if b is not _STOP]
-            rows = sum(len(b[2]) for b in batch)
-            try:
-                self._write(batch)
-            except Exception:  # a logging failure must not kill the writer
-                log.exception("prediction log: could not write %d records", rows)
-            finally:
-                with self._lock:
-                    self._pending -= rows
-            if stop:
-                self._close_file()
-                return
+        # The writer wakes on a timer, not per request: waking a thread for every request
+        # costs the request path more than formatting the records does.
+        while not self._stop.wait(self.flush_seconds):
+            self._flush()
+        self._flush()
+        self._close_file()
+
+    def _flush(self) -> None:
+        with self._lock:
+            batch, self._buffer = self._buffer, []
+        rows = sum(len(item[2]) for item in batch)
+        try:
+            self._write(batch)
+        except Exception:  # a logging failure must not kill the writer
+            log.exception("prediction log: could not write %d records", rows)
+        finally:
+            with self._lock:
+                self._pending -= rows
 
     def _write(self, batch: list[tuple[Any, ...]]) -> None:
+        self._rotate_if_due()
         lines = [line for item in batch for line in self._format(*item)]
         if not lines:
             return
-        self._rotate_if_due()
         if self._file is None:
             self._open_file()
         assert self._file is not None
@@ -182,11 +174,16 @@ class PredictionLog:
         self._file = self._path = None
 
 
-def read_log(directory: str | Path) -> pd.DataFrame:
-    """Every closed prediction log file in `directory`, in time order, as one frame."""
+def read_log(directory: str | Path, include_open: bool = False) -> pd.DataFrame:
+    """The closed prediction log files in `directory` (and the open ones, up to their last
+    complete line, if `include_open`), in time order, as one frame."""
     files = sorted(Path(directory).glob(f"*{SUFFIX}"))
-    if not files:
+    if include_open:
+        files = sorted([*files, *Path(directory).glob(f"*{SUFFIX}{PART}")])
+    texts = [f.read_text(encoding="utf-8") for f in files]
+    text = "".join(t[: t.rfind("\n") + 1] for t in texts)
+    if not text:
         return pd.DataFrame(columns=list(RESERVED))
-    frame = pd.concat([pd.read_json(f, lines=True) for f in files], ignore_index=True)
+    frame = pd.read_json(io.StringIO(text), lines=True, precise_float=True)
     frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
     return frame
