@@ -57,7 +57,12 @@ def service(bento, pipeline, tmp_path_factory) -> Service:
     """`bentoml serve <bento>` on a free port of 127.0.0.1, stopped at the end of the session."""
     log_dir = tmp_path_factory.mktemp("predictions")
     port = free_port()
-    env = {**bento.env, "TABML_PREDICTION_LOG": str(log_dir)}
+    # Files close (and become readable) after 1 s instead of an hour.
+    env = {
+        **bento.env,
+        "TABML_PREDICTION_LOG": str(log_dir),
+        "TABML_PREDICTION_LOG_ROTATE_SECONDS": "1",
+    }
     cmd = ["bentoml", "serve", bento.bento_tag, "--host", "127.0.0.1", "--port", str(port)]
     out = tmp_path_factory.mktemp("server") / "server.log"
     with (
@@ -65,7 +70,7 @@ def service(bento, pipeline, tmp_path_factory) -> Service:
         httpx.Client(base_url=server.url, timeout=60) as client,
     ):
         yield Service(server, bento, log_dir, client)
-    # A graceful stop closes the open log file: only complete `.jsonl` files remain.
+    # A graceful stop closes the open log file: only complete `.parquet` files remain.
     names = [p.name for p in log_dir.iterdir()]
     assert names, "the prediction log is empty after the session"
-    assert all(name.endswith(".jsonl") for name in names), names
+    assert all(name.endswith(".parquet") for name in names), names

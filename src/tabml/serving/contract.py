@@ -8,11 +8,12 @@ that sends a field the model does not use has a contract problem worth hearing a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandera.dtypes as pdt
 import pandera.pandas as pa
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 from tabml.schema import ClientSchema
 
@@ -82,15 +83,25 @@ def request_field(column: pa.Column) -> tuple[Any, Any]:
 
 
 def request_model(features: Sequence[str], schema: pa.DataFrameSchema | None = None) -> type:
-    """A strict pydantic model of one client: the model's features, typed as in training."""
+    """A strict typed dict of one client: the model's features, typed as in training.
+
+    A TypedDict rather than a BaseModel: pydantic validates it a third faster, and scoring
+    reads values by key.
+    """
     schema = schema or ClientSchema.to_schema()
     missing = [name for name in features if name not in schema.columns]
     if missing:
         raise ValueError(f"features {missing} are not columns of the schema")
     example = {name: EXAMPLE_CLIENT[name] for name in features if name in EXAMPLE_CLIENT}
-    config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"example": example})
-    fields = {name: request_field(schema.columns[name]) for name in features}
-    return create_model("Client", __config__=config, **fields)
+    fields = {}
+    for name in features:
+        annotation, constraints = request_field(schema.columns[name])
+        fields[name] = Annotated[annotation, constraints]
+    client = TypedDict("Client", fields)  # type: ignore[misc]
+    client.__pydantic_config__ = ConfigDict(  # type: ignore[attr-defined]
+        extra="forbid", strict=True, json_schema_extra={"example": example}
+    )
+    return client
 
 
 class Scored(BaseModel):
@@ -108,11 +119,12 @@ class Prediction(Scored):
 
 
 class BatchPrediction(BaseModel):
-    """The answers for a batch, in request order."""
+    """The answers for a batch, as columns in request order (compact, and fast to write)."""
 
     model_version: str
     threshold: float
-    predictions: list[Scored]
+    probabilities: list[float]
+    decisions: list[bool] = Field(description="probability >= threshold, per record")
 
 
 class Identity(BaseModel):

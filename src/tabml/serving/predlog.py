@@ -1,23 +1,22 @@
 """The prediction log: every scored record, for the drift monitor, written off the request path.
 
-Format (read it with `read_log`, or `pandas.read_json(path, lines=True)` per file):
+Format (read it with `read_log`, or `pandas.read_parquet` per file):
 
-- a directory of JSON-lines files `predictions-<UTC start>-<pid>-<n>.jsonl`, one object per
-  scored record: `time` (ISO 8601, UTC), `model_version` (exact model tag), `probability`,
-  `decision`, then one key per model feature, as sent;
-- a file is written as `<name>.jsonl.part` and renamed to `<name>.jsonl` once closed (at
-  `rotate_bytes`, after `rotate_seconds`, or at shutdown): readers take `*.jsonl` only and never
-  see a half-written line; sorting names sorts by time.
+- a directory of Parquet files `predictions-<UTC start>-<pid>-<n>.parquet`, one row per scored
+  record: `time` (timestamp, UTC), `model_version` (exact model tag), `probability`, `decision`,
+  then one column per model feature, as sent (the types of the training data);
+- a file is written as `<name>.parquet.part` and renamed to `<name>.parquet` once closed (at
+  `rotate_bytes`, after `rotate_seconds`, or at shutdown): readers take `*.parquet` only and
+  never see a half-written file; sorting names sorts by time.
 
-Requests only append their columns to a buffer; one thread per worker formats and writes the
-buffer every `flush_seconds`. If the writer falls `max_pending` records behind, new records are
-dropped (and counted), so a slow disk can never slow or stop scoring.
+Requests only append their columns to a buffer; one thread per worker process converts the
+buffer with pyarrow (no Python loop per value) and appends it to the open file as a row group,
+every `flush_seconds` or as soon as `flush_rows` records wait. If the writer falls `max_pending`
+records behind, new records are dropped and counted, so a slow disk never slows scoring.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import os
 import threading
@@ -25,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,12 +32,12 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 RESERVED = ("time", "model_version", "probability", "decision")
-SUFFIX = ".jsonl"
+SUFFIX = ".parquet"
 PART = ".part"
 
 
 class PredictionLog:
-    """Append scored records to rotated JSON-lines files in `directory`, from a thread."""
+    """Append scored records to rotated Parquet files in `directory`, from a thread."""
 
     def __init__(
         self,
@@ -47,8 +46,9 @@ class PredictionLog:
         *,
         rotate_bytes: int = 64 << 20,
         rotate_seconds: float = 3600.0,
-        flush_seconds: float = 0.5,
-        max_pending: int = 200_000,
+        flush_seconds: float = 5.0,
+        flush_rows: int = 50_000,
+        max_pending: int = 500_000,
         on_drop: Callable[[int], None] | None = None,
     ) -> None:
         clash = sorted(set(features) & set(RESERVED))
@@ -58,12 +58,15 @@ class PredictionLog:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.features = list(features)
         self.rotate_bytes, self.rotate_seconds = rotate_bytes, rotate_seconds
-        self.flush_seconds, self.max_pending, self.on_drop = flush_seconds, max_pending, on_drop
+        self.flush_seconds, self.flush_rows = min(flush_seconds, rotate_seconds), flush_rows
+        self.max_pending, self.on_drop = max_pending, on_drop
         self._buffer: list[tuple[Any, ...]] = []
         self._pending = 0
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._file: IO[str] | None = None
+        self._wake = threading.Event()
+        self._stopping = False
+        self._writer: Any = None
+        self._schema: Any = None
         self._path: Path | None = None
         self._opened = 0.0
         self._count = 0
@@ -79,24 +82,31 @@ class PredictionLog:
     ) -> None:
         """Queue a scored batch (never blocks; drops the batch if the writer is too far behind)."""
         n = len(probabilities)
-        stamp = datetime.now(UTC).isoformat(timespec="microseconds")
+        stamp = time.time_ns() // 1000
         with self._lock:
-            if self._pending + n <= self.max_pending:
+            accepted = self._pending + n <= self.max_pending
+            if accepted:
                 self._pending += n
                 self._buffer.append((stamp, columns, probabilities, decisions, model_version))
-                return
-        if self.on_drop:
-            self.on_drop(n)
+                full = self._pending >= self.flush_rows
+        if not accepted:
+            if self.on_drop:
+                self.on_drop(n)
+        elif full:
+            self._wake.set()
 
     def close(self) -> None:
         """Write what is queued, close the current file and stop the thread."""
-        self._stop.set()
-        self._thread.join(timeout=30)
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=60)
 
     def _run(self) -> None:
-        # The writer wakes on a timer, not per request: waking a thread for every request
-        # costs the request path more than formatting the records does.
-        while not self._stop.wait(self.flush_seconds):
+        # The writer wakes on a timer or a full buffer, not per request: waking a thread for
+        # every request costs the request path more than converting the records does.
+        while not self._stopping:
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
             self._flush()
         self._flush()
         self._close_file()
@@ -106,84 +116,65 @@ class PredictionLog:
             batch, self._buffer = self._buffer, []
         rows = sum(len(item[2]) for item in batch)
         try:
-            self._write(batch)
+            self._rotate_if_due()
+            if batch:
+                self._append(self._table(batch))
+                self._rotate_if_due()
         except Exception:  # a logging failure must not kill the writer
             log.exception("prediction log: could not write %d records", rows)
         finally:
             with self._lock:
                 self._pending -= rows
 
-    def _write(self, batch: list[tuple[Any, ...]]) -> None:
-        self._rotate_if_due()
-        lines = [line for item in batch for line in self._format(*item)]
-        if not lines:
-            return
-        if self._file is None:
-            self._open_file()
-        assert self._file is not None
-        self._file.write("".join(lines))
-        self._file.flush()
-        self._rotate_if_due()
+    def _table(self, batch: list[tuple[Any, ...]]) -> Any:
+        import pyarrow as pa
 
-    def _format(
-        self,
-        stamp: str,
-        columns: Mapping[str, Sequence[Any]],
-        probabilities: np.ndarray,
-        decisions: np.ndarray,
-        model_version: str,
-    ) -> list[str]:
-        head = f'{{"time": "{stamp}", "model_version": {json.dumps(model_version)}, '
-        keys = [json.dumps(c) for c in self.features]
-        rows = zip(
-            probabilities.tolist(),
-            decisions.tolist(),
-            *(columns[c] for c in self.features),
-            strict=True,
-        )
-        lines = []
-        for probability, decision, *values in rows:
-            body = ", ".join(f"{k}: {json.dumps(v)}" for k, v in zip(keys, values, strict=True))
-            lines.append(
-                f'{head}"probability": {probability!r}, '
-                f'"decision": {"true" if decision else "false"}, {body}}}\n'
-            )
-        return lines
+        merged: dict[str, list[Any]] = {key: [] for key in (*RESERVED, *self.features)}
+        for stamp, columns, probabilities, decisions, model_version in batch:
+            n = len(probabilities)
+            merged["time"] += [stamp] * n
+            merged["model_version"] += [model_version] * n
+            merged["probability"] += probabilities.tolist()
+            merged["decision"] += decisions.tolist()
+            for name in self.features:
+                merged[name] += columns[name]
+        arrays = {k: pa.array(v) for k, v in merged.items()}
+        arrays["time"] = arrays["time"].cast(pa.timestamp("us", tz="UTC"))
+        table = pa.table(arrays)
+        return table if self._schema is None else table.cast(self._schema)
 
-    def _open_file(self) -> None:
-        start = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        self._count += 1
-        name = f"predictions-{start}-{os.getpid()}-{self._count}{SUFFIX}{PART}"
-        self._path = self.directory / name
-        self._file = self._path.open("a", encoding="utf-8")
-        self._opened = time.monotonic()
+    def _append(self, table: Any) -> None:
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            start = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            self._count += 1
+            name = f"predictions-{start}-{os.getpid()}-{self._count}{SUFFIX}{PART}"
+            self._path = self.directory / name
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self._path, self._schema)
+            self._opened = time.monotonic()
+        self._writer.write_table(table)
 
     def _rotate_if_due(self) -> None:
-        if self._file is None:
+        if self._writer is None or self._path is None:
             return
-        too_big = self._file.tell() >= self.rotate_bytes
+        too_big = self._path.stat().st_size >= self.rotate_bytes
         too_old = time.monotonic() - self._opened >= self.rotate_seconds
         if too_big or too_old:
             self._close_file()
 
     def _close_file(self) -> None:
-        if self._file is None or self._path is None:
+        if self._writer is None or self._path is None:
             return
-        self._file.close()
+        self._writer.close()
         self._path.rename(self._path.with_name(self._path.name.removesuffix(PART)))
-        self._file = self._path = None
+        self._writer = self._path = None
 
 
-def read_log(directory: str | Path, include_open: bool = False) -> pd.DataFrame:
-    """The closed prediction log files in `directory` (and the open ones, up to their last
-    complete line, if `include_open`), in time order, as one frame."""
+def read_log(directory: str | Path) -> pd.DataFrame:
+    """Every closed prediction log file in `directory`, in time order, as one frame."""
     files = sorted(Path(directory).glob(f"*{SUFFIX}"))
-    if include_open:
-        files = sorted([*files, *Path(directory).glob(f"*{SUFFIX}{PART}")])
-    texts = [f.read_text(encoding="utf-8") for f in files]
-    text = "".join(t[: t.rfind("\n") + 1] for t in texts)
-    if not text:
+    if not files:
         return pd.DataFrame(columns=list(RESERVED))
-    frame = pd.read_json(io.StringIO(text), lines=True, precise_float=True)
-    frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
-    return frame
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import logging
+import operator
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,15 @@ import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
 from tabml.serving import observe
-from tabml.serving.contract import BatchPrediction, Identity, Prediction, Scored, request_model
+from tabml.serving.contract import BatchPrediction, Identity, Prediction, request_model
 from tabml.serving.inference import load_scorer
 from tabml.serving.predlog import PredictionLog
 
 log = logging.getLogger(__name__)
 
-LOG_DIR_ENV = "TABML_PREDICTION_LOG"  # overrides `prediction_log` where the bento is deployed
+# Where the bento runs decides where its log goes: these override the bento's arguments.
+LOG_DIR_ENV = "TABML_PREDICTION_LOG"
+LOG_ROTATE_ENV = "TABML_PREDICTION_LOG_ROTATE_SECONDS"
 
 
 class Settings(BaseModel):
@@ -70,6 +73,8 @@ class Engine:
         self.threshold = float(meta["threshold"])
         self.features: list[str] = list(meta["features"])
         self.scorer = load_scorer(Path(model.path), meta["runtime"])
+        getter = operator.itemgetter(*self.features)
+        self._values = getter if len(self.features) > 1 else lambda r: (getter(r),)
         self.identity = Identity(
             model_name=model.tag.name,
             model_version=model.tag.version,
@@ -92,19 +97,22 @@ class Engine:
             os.environ.get(LOG_DIR_ENV, settings.prediction_log),
             self.features,
             rotate_bytes=int(settings.log_rotate_mb * (1 << 20)),
-            rotate_seconds=settings.log_rotate_seconds,
+            rotate_seconds=float(os.environ.get(LOG_ROTATE_ENV, settings.log_rotate_seconds)),
             on_drop=metrics["dropped"].inc,
         )
 
-    def _score(self, records: Sequence[BaseModel]) -> tuple[np.ndarray, np.ndarray]:
-        columns = {c: [getattr(r, c) for r in records] for c in self.features}
+    def _score(self, records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        # One C-level pass per record, then a transpose: several times faster than a lookup
+        # per value in Python.
+        rows = map(self._values, records)
+        columns = dict(zip(self.features, map(list, zip(*rows, strict=True)), strict=True))
         probabilities = self.scorer.score(columns)
         decisions = probabilities >= self.threshold
         observe.observe(probabilities, decisions)
         self.log.write(columns, probabilities, decisions, self.tag)
         return probabilities, decisions
 
-    def score_one(self, record: BaseModel) -> Prediction:
+    def score_one(self, record: Mapping[str, Any]) -> Prediction:
         probabilities, decisions = self._score([record])
         return Prediction(
             probability=float(probabilities[0]),
@@ -113,14 +121,13 @@ class Engine:
             threshold=self.threshold,
         )
 
-    def score_batch(self, records: Sequence[BaseModel]) -> BatchPrediction:
+    def score_batch(self, records: Sequence[Mapping[str, Any]]) -> BatchPrediction:
         probabilities, decisions = self._score(records)
-        predictions = [
-            Scored.model_construct(probability=p, decision=d)  # values are ours: skip validation
-            for p, d in zip(probabilities.tolist(), decisions.tolist(), strict=True)
-        ]
-        return BatchPrediction(
-            model_version=self.tag, threshold=self.threshold, predictions=predictions
+        return BatchPrediction.model_construct(  # values are ours: skip validation
+            model_version=self.tag,
+            threshold=self.threshold,
+            probabilities=probabilities.tolist(),
+            decisions=decisions.tolist(),
         )
 
     def close(self) -> None:
