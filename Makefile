@@ -67,3 +67,19 @@ mlflow-ui: setup  ## Browse the local MLflow store
 
 clean:  ## Remove the environment and local caches (not the DVC cache or MLflow store)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+.PHONY: bento serve bench-serve
+
+BENTO_ARGS := --model models/model.joblib --train data/processed/train.parquet \
+	--valid data/processed/valid.parquet --test data/processed/test.parquet \
+	--metrics reports/metrics.json
+
+bento: repro  ## Import the trained model into the BentoML store (exact tag) and build the bento
+	python -m tabml.bento $(BENTO_ARGS)
+
+serve: repro  ## Build the bento and serve it on http://127.0.0.1:3000
+	tag=$$(python -m tabml.bento $(BENTO_ARGS) | sed -n 's/^bento: //p'); \
+		bentoml serve "$$tag" --host 127.0.0.1 --port 3000
+
+bench-serve: repro  ## Benchmark the service against naive FastAPI and BentoML with batching
+	python benchmarks/serve.py
