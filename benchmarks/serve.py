@@ -10,9 +10,10 @@ Servers, one at a time, on 127.0.0.1, all scoring `models/model.joblib`:
   (benchmarks/baselines/bento_batching.py).
 
 Scenarios: one record per request at concurrency 1, 8 and 32; batches of 100 at concurrency
-4; batches of 10,000 at concurrency 2 (rows/s). Each reports req/s, p50, p99, errors and the
-server's CPU time per request. Then a soak of `tabml` at concurrency 16: errors, and resident
-memory of its processes after warm-up against the end. The load generator is a small asyncio
+4; batches of 10,000 at concurrency 2 (rows/s). Each runs after an unrecorded warm-up at the
+same load and reports req/s, p50, p99, errors and the server's CPU time per request. Then a
+soak of `tabml` at concurrency 16: errors, and resident memory of its processes after warm-up
+against the end. The load generator is a small asyncio
 HTTP/1.1 client with keep-alive connections, in this process, on the same 2 cores as the
 servers: figures are for this machine as loaded at the time (printed), ratios are what carry.
 """
@@ -214,15 +215,16 @@ SCENARIOS = (  # name, which body, concurrency, rows per request
 )
 
 
-def measure(target: Target, port: int, seconds: float, work: Path) -> dict:
+def measure(target: Target, port: int, seconds: float, warmup: float, work: Path) -> dict:
     out: dict = {}
     with running(target.cmd, port, work / f"{target.name}.log", ready_path=target.ready,
                  env=target.env, cwd=ROOT) as server:  # fmt: skip
         out["startup"] = server.startup_seconds
-        path, body = target.single
-        load(port, path, body, 8, 2.0, 1)  # warm-up
         for name, kind, concurrency, rows in SCENARIOS:
             path, body = getattr(target, kind)
+            # Unrecorded warm-up at the scenario's load: adaptive batching tunes its wait to
+            # the traffic it sees, and takes several seconds to settle.
+            load(port, path, body, concurrency, warmup, rows)
             before = cpu_seconds(server.process.pid)
             result = load(port, path, body, concurrency, seconds, rows)
             result.cpu_seconds = cpu_seconds(server.process.pid) - before
@@ -335,6 +337,7 @@ def report(results: dict, soaked: dict, micro, load_before, load_after, seconds)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="per scenario")
+    ap.add_argument("--warmup", type=float, default=5.0, help="unrecorded, before each scenario")
     ap.add_argument("--soak-seconds", type=float, default=120.0)
     args = ap.parse_args()
     if not (ROOT / MODEL).exists():
@@ -349,7 +352,7 @@ def main() -> None:
         results = {}
         for target in servers:
             print(f"{target.name}: {shlex.join(target.cmd)}", flush=True)
-            results[target.name] = measure(target, port, args.seconds, work)
+            results[target.name] = measure(target, port, args.seconds, args.warmup, work)
         print(f"soak: tabml at concurrency 16 for {args.soak_seconds:.0f} s", flush=True)
         soaked = soak(servers[0], port, args.soak_seconds, work)
     micro = in_process(frame)

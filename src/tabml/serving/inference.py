@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
+
+if TYPE_CHECKING:  # scikit-learn loads only where the pipeline itself is used: faster start-up
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ def max_difference(scorer: OnnxScorer, pipeline: Pipeline, frame: pd.DataFrame) 
 
 def export(pipeline: Pipeline, holdout: pd.DataFrame, directory: Path) -> dict[str, Any]:
     """Write the pipeline, and its ONNX graph if it matches on `holdout`; return the facts."""
+    import joblib
+
     joblib.dump(pipeline, directory / SKLEARN_FILE)
     try:
         graph = compile_onnx(pipeline, holdout)
@@ -121,4 +124,6 @@ def load_scorer(directory: Path, runtime: str) -> OnnxScorer | SklearnScorer:
     """The scorer that `export` chose for this model directory."""
     if runtime == "onnx":
         return OnnxScorer(directory / ONNX_FILE)
+    import joblib
+
     return SklearnScorer(joblib.load(directory / SKLEARN_FILE))
