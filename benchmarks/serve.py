@@ -12,8 +12,8 @@ Servers, one at a time, on 127.0.0.1, all scoring `models/model.joblib`:
 Scenarios: one record per request at concurrency 1, 8 and 32; batches of 100 at concurrency
 4; batches of 10,000 at concurrency 2 (rows/s). Each runs after an unrecorded warm-up at the
 same load and reports req/s, p50, p99, errors and the server's CPU time per request. Then a
-soak of `tabml` at concurrency 16: errors, and resident memory of its processes after warm-up
-against the end. The load generator is a small asyncio
+soak of `tabml` at concurrency 16 (a minute of warm-up, then two measured): errors, and the
+resident memory of its processes sampled every 20 s. The load generator is a small asyncio
 HTTP/1.1 client with keep-alive connections, in this process, on the same 2 cores as the
 servers: figures are for this machine as loaded at the time (printed), ratios are what carry.
 """
@@ -237,23 +237,30 @@ def measure(target: Target, port: int, seconds: float, warmup: float, work: Path
     return out
 
 
-def soak(target: Target, port: int, seconds: float, work: Path) -> dict:
-    """`tabml` at concurrency 16: errors, and memory after a warm-up fifth against the end."""
+def soak(target: Target, port: int, seconds: float, warmup: float, work: Path) -> dict:
+    """`tabml` at concurrency 16: errors, and memory after warm-up against the end.
+
+    The workers' memory rises for about a minute under load (allocator arenas, buffers and
+    caches reaching their working size), then stays flat: `warmup` must cover that rise.
+    """
     with running(target.cmd, port, work / "soak.log", ready_path=target.ready,
                  env=target.env, cwd=ROOT) as server:  # fmt: skip
         path, body = target.single
-        warm = load(port, path, body, 16, seconds / 5, 1)
-        time.sleep(1.0)
-        rss_warm = rss_mb(server.process.pid)
-        rest = load(port, path, body, 16, seconds * 4 / 5, 1)
-        time.sleep(1.0)  # the prediction log writer flushes its buffer
-        rss_end = rss_mb(server.process.pid)
+        warm = load(port, path, body, 16, warmup, 1)
+        samples = [rss_mb(server.process.pid)]
+        rest = Result()
+        step = seconds / 6
+        for _ in range(6):
+            part = load(port, path, body, 16, step, 1)
+            rest.requests += part.requests
+            rest.errors += part.errors
+            rest.seconds += part.seconds
+            samples.append(rss_mb(server.process.pid))
     return {
         "requests": warm.requests + rest.requests,
         "errors": warm.errors + rest.errors,
         "rps": rest.rps,
-        "rss_warm": rss_warm,
-        "rss_end": rss_end,
+        "rss": samples,
     }
 
 
@@ -309,11 +316,12 @@ def report(results: dict, soaked: dict, micro, load_before, load_after, seconds)
     print("|---|---:|---:|---:|")
     for name, sk, ox in micro:
         print(f"| {name} | {sk:.3f} | {ox:.3f} | {sk / ox:.0f} |")
-    growth = soaked["rss_end"] / soaked["rss_warm"] - 1
+    rss = soaked["rss"]
+    growth = rss[-1] / rss[0] - 1
     print(
-        f"\nsoak (tabml, concurrency 16): {soaked['requests']} requests, "
-        f"{soaked['errors']} errors, {soaked['rps']:.0f} req/s; resident memory "
-        f"{soaked['rss_warm']:.0f} MB after warm-up, {soaked['rss_end']:.0f} MB at the end "
+        f"\nsoak (tabml, concurrency 16, after {soaked['warmup']:.0f} s of warm-up): "
+        f"{soaked['requests']} requests, {soaked['errors']} errors, {soaked['rps']:.0f} req/s; "
+        f"resident memory of all its processes (MB) {' '.join(f'{m:.0f}' for m in rss)} "
         f"({growth:+.1%})"
     )
     checks = [
@@ -339,6 +347,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="per scenario")
     ap.add_argument("--warmup", type=float, default=5.0, help="unrecorded, before each scenario")
     ap.add_argument("--soak-seconds", type=float, default=120.0)
+    ap.add_argument("--soak-warmup", type=float, default=60.0)
     args = ap.parse_args()
     if not (ROOT / MODEL).exists():
         sys.exit(f"{MODEL} is missing: run `make repro` first")
@@ -353,8 +362,9 @@ def main() -> None:
         for target in servers:
             print(f"{target.name}: {shlex.join(target.cmd)}", flush=True)
             results[target.name] = measure(target, port, args.seconds, args.warmup, work)
-        print(f"soak: tabml at concurrency 16 for {args.soak_seconds:.0f} s", flush=True)
-        soaked = soak(servers[0], port, args.soak_seconds, work)
+        print(f"soak: tabml at concurrency 16, {args.soak_warmup:.0f} + {args.soak_seconds:.0f} s")
+        soaked = soak(servers[0], port, args.soak_seconds, args.soak_warmup, work)
+        soaked["warmup"] = args.soak_warmup
     micro = in_process(frame)
     load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
     ok = report(results, soaked, micro, load_before, load_after, args.seconds)
