@@ -13,9 +13,10 @@ Scenarios: one record per request at concurrency 1, 8 and 32; batches of 100 at 
 4; batches of 10,000 at concurrency 2 (rows/s). Each runs after an unrecorded warm-up at the
 same load and reports req/s, p50, p99, errors and the server's CPU time per request. Then a
 soak of `tabml` at concurrency 16 (a minute of warm-up, then two measured): errors, and the
-resident memory of its processes sampled every 20 s. The load generator is a small asyncio
-HTTP/1.1 client with keep-alive connections, in this process, on the same 2 cores as the
-servers: figures are for this machine as loaded at the time (printed), ratios are what carry.
+resident memory of its processes sampled every 20 s under load. The load generator is a small
+asyncio HTTP/1.1 client with keep-alive connections, in this process, on the same 2 cores as
+the servers: figures are for this machine as loaded at the time (printed), ratios are what
+carry.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +52,7 @@ BENTO_CMD = (
     "--valid data/processed/valid.parquet --test data/processed/test.parquet "
     "--metrics reports/metrics.json"
 )
+SOAK_SAMPLE_SECONDS = 20.0
 GOALS = {"throughput_ratio": 2.0, "p99_c8_ms": 50.0, "batch_rows_per_s": 50_000}
 
 
@@ -238,29 +241,33 @@ def measure(target: Target, port: int, seconds: float, warmup: float, work: Path
 
 
 def soak(target: Target, port: int, seconds: float, warmup: float, work: Path) -> dict:
-    """`tabml` at concurrency 16: errors, and memory after warm-up against the end.
+    """`tabml` at concurrency 16 without a pause: errors, and memory sampled under load.
 
-    The workers' memory rises for about a minute under load (allocator arenas, buffers and
-    caches reaching their working size), then stays flat: `warmup` must cover that rise.
+    The workers' memory rises for the first seconds under load (allocator arenas, buffers and
+    BentoML's per-request timers reaching their working size), then stays flat: `warmup`
+    covers that rise, and growth is measured from its end.
     """
     with running(target.cmd, port, work / "soak.log", ready_path=target.ready,
                  env=target.env, cwd=ROOT) as server:  # fmt: skip
         path, body = target.single
-        warm = load(port, path, body, 16, warmup, 1)
-        samples = [rss_mb(server.process.pid)]
-        rest = Result()
-        step = seconds / 6
-        for _ in range(6):
-            part = load(port, path, body, 16, step, 1)
-            rest.requests += part.requests
-            rest.errors += part.errors
-            rest.seconds += part.seconds
-            samples.append(rss_mb(server.process.pid))
+        samples: list[tuple[float, float]] = []
+        stop = threading.Event()
+
+        def sample() -> None:
+            start = time.perf_counter()
+            while not stop.wait(SOAK_SAMPLE_SECONDS):
+                samples.append((time.perf_counter() - start, rss_mb(server.process.pid)))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        result = load(port, path, body, 16, warmup + seconds, 1)
+        stop.set()
+        sampler.join()
     return {
-        "requests": warm.requests + rest.requests,
-        "errors": warm.errors + rest.errors,
-        "rps": rest.rps,
-        "rss": samples,
+        "requests": result.requests,
+        "errors": result.errors,
+        "rps": result.rps,
+        "rss": [mb for at, mb in samples if at >= warmup - 1],
     }
 
 
@@ -319,9 +326,10 @@ def report(results: dict, soaked: dict, micro, load_before, load_after, seconds)
     rss = soaked["rss"]
     growth = rss[-1] / rss[0] - 1
     print(
-        f"\nsoak (tabml, concurrency 16, after {soaked['warmup']:.0f} s of warm-up): "
-        f"{soaked['requests']} requests, {soaked['errors']} errors, {soaked['rps']:.0f} req/s; "
-        f"resident memory of all its processes (MB) {' '.join(f'{m:.0f}' for m in rss)} "
+        f"\nsoak (tabml, concurrency 16, {soaked['warmup']:.0f} s of warm-up then "
+        f"{soaked['seconds']:.0f} s): {soaked['requests']} requests, {soaked['errors']} errors, "
+        f"{soaked['rps']:.0f} req/s; resident memory of all its processes from the end of "
+        f"warm-up, every {SOAK_SAMPLE_SECONDS:.0f} s (MB): {' '.join(f'{m:.0f}' for m in rss)} "
         f"({growth:+.1%})"
     )
     checks = [
@@ -364,7 +372,7 @@ def main() -> None:
             results[target.name] = measure(target, port, args.seconds, args.warmup, work)
         print(f"soak: tabml at concurrency 16, {args.soak_warmup:.0f} + {args.soak_seconds:.0f} s")
         soaked = soak(servers[0], port, args.soak_seconds, args.soak_warmup, work)
-        soaked["warmup"] = args.soak_warmup
+        soaked.update(warmup=args.soak_warmup, seconds=args.soak_seconds)
     micro = in_process(frame)
     load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
     ok = report(results, soaked, micro, load_before, load_after, args.seconds)
