@@ -122,7 +122,9 @@ def test_schemathesis_finds_no_server_error(service, tmp_path):
         "--checks", "not_a_server_error", "--max-examples", "15", "--max-time", "45",
         "--seed", "7", "--report-dir", str(tmp_path),
     ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, check=False)
+    done = subprocess.run(  # in tmp_path: its cache stays out of the project
+        cmd, capture_output=True, text=True, timeout=240, check=False, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "Tested: " in done.stdout
     still_answers(service)
