@@ -144,3 +144,19 @@ ci: lint lint-workflows test check-data pull-cache repro check-lock report gate 
 
 bench-ci: setup  ## Time the pull-request workflow under act, with and without a DVC cache hit
 	python benchmarks/ci.py
+
+.PHONY: bento serve bench-serve
+
+BENTO_ARGS := --model models/model.joblib --train data/processed/train.parquet \
+	--valid data/processed/valid.parquet --test data/processed/test.parquet \
+	--metrics reports/metrics.json
+
+bento: repro  ## Import the trained model into the BentoML store (exact tag) and build the bento
+	python -m tabml.bento $(BENTO_ARGS)
+
+serve: repro  ## Build the bento and serve it on http://127.0.0.1:3000
+	tag=$$(python -m tabml.bento $(BENTO_ARGS) | sed -n 's/^bento: //p'); \
+		bentoml serve "$$tag" --host 127.0.0.1 --port 3000
+
+bench-serve: repro  ## Benchmark the service against naive FastAPI and BentoML with batching
+	python benchmarks/serve.py

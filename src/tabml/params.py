@@ -81,6 +81,17 @@ class GateParams:
 
 
 @dataclass(frozen=True)
+class ServeParams:
+    model_name: str = "tabml"
+    max_batch: int = 10_000
+    max_body_mb: float = 16.0
+    workers: int = 2
+    prediction_log: str = "logs/predictions"
+    log_rotate_mb: float = 64.0
+    log_rotate_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
 class Params:
     base: BaseParams
     ingest: IngestParams
@@ -89,6 +100,7 @@ class Params:
     train: TrainParams
     evaluate: EvaluateParams
     gate: GateParams = field(default_factory=GateParams)
+    serve: ServeParams = field(default_factory=ServeParams)
 
 
 def _build(cls: type, values: dict[str, Any] | None, section: str) -> Any:
@@ -114,6 +126,7 @@ _SECTIONS = {
     "train": TrainParams,
     "evaluate": EvaluateParams,
     "gate": GateParams,
+    "serve": ServeParams,
 }
 
 

@@ -24,6 +24,6 @@ def test_unknown_key_is_named(root):
 def test_unknown_section_and_missing_base_are_rejected(root):
     raw = yaml.safe_load((root / "params.yaml").read_text())
     with pytest.raises(ValueError, match="unknown section"):
-        parse_params({**raw, "serve": {}})
+        parse_params({**raw, "no_such_section": {}})
     with pytest.raises(ValueError, match="'base'"):
         parse_params({k: v for k, v in raw.items() if k != "base"})

@@ -1,0 +1,1 @@
+"""The scoring service's parts: request contract, inference, prediction log, metrics."""

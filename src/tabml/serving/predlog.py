@@ -1,0 +1,180 @@
+"""The prediction log: every scored record, for the drift monitor, written off the request path.
+
+Format (read it with `read_log`, or `pandas.read_parquet` per file):
+
+- a directory of Parquet files `predictions-<UTC start>-<pid>-<n>.parquet`, one row per scored
+  record: `time` (timestamp, UTC), `model_version` (exact model tag), `probability`, `decision`,
+  then one column per model feature, as sent (the types of the training data);
+- a file is written as `<name>.parquet.part` and renamed to `<name>.parquet` once closed (at
+  `rotate_bytes`, after `rotate_seconds`, or at shutdown): readers take `*.parquet` only and
+  never see a half-written file; sorting names sorts by time.
+
+Requests only append their columns to a buffer; one thread per worker process converts the
+buffer with pyarrow (no Python loop per value) and appends it to the open file as a row group,
+every `flush_seconds` or as soon as `flush_rows` records wait. If the writer falls `max_pending`
+records behind, new records are dropped and counted, so a slow disk never slows scoring.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+RESERVED = ("time", "model_version", "probability", "decision")
+SUFFIX = ".parquet"
+PART = ".part"
+
+
+class PredictionLog:
+    """Append scored records to rotated Parquet files in `directory`, from a thread."""
+
+    def __init__(
+        self,
+        directory: str | Path,
+        features: Sequence[str],
+        *,
+        rotate_bytes: int = 64 << 20,
+        rotate_seconds: float = 3600.0,
+        flush_seconds: float = 5.0,
+        flush_rows: int = 50_000,
+        max_pending: int = 500_000,
+        on_drop: Callable[[int], None] | None = None,
+    ) -> None:
+        clash = sorted(set(features) & set(RESERVED))
+        if clash:
+            raise ValueError(f"features {clash} clash with prediction log keys {RESERVED}")
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.features = list(features)
+        self.rotate_bytes, self.rotate_seconds = rotate_bytes, rotate_seconds
+        self.flush_seconds, self.flush_rows = min(flush_seconds, rotate_seconds), flush_rows
+        self.max_pending, self.on_drop = max_pending, on_drop
+        self._buffer: list[tuple[Any, ...]] = []
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._writer: Any = None
+        self._schema: Any = None
+        self._path: Path | None = None
+        self._opened = 0.0
+        self._count = 0
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+
+    def write(
+        self,
+        columns: Mapping[str, Sequence[Any]],
+        probabilities: np.ndarray,
+        decisions: np.ndarray,
+        model_version: str,
+    ) -> None:
+        """Queue a scored batch (never blocks; drops the batch if the writer is too far behind)."""
+        n = len(probabilities)
+        stamp = time.time_ns() // 1000
+        with self._lock:
+            accepted = self._pending + n <= self.max_pending
+            if accepted:
+                self._pending += n
+                self._buffer.append((stamp, columns, probabilities, decisions, model_version))
+                full = self._pending >= self.flush_rows
+        if not accepted:
+            if self.on_drop:
+                self.on_drop(n)
+        elif full:
+            self._wake.set()
+
+    def close(self) -> None:
+        """Write what is queued, close the current file and stop the thread."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        # The writer wakes on a timer or a full buffer, not per request: waking a thread for
+        # every request costs the request path more than converting the records does.
+        while not self._stopping:
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            self._flush()
+        self._flush()
+        self._close_file()
+
+    def _flush(self) -> None:
+        with self._lock:
+            batch, self._buffer = self._buffer, []
+        rows = sum(len(item[2]) for item in batch)
+        try:
+            self._rotate_if_due()
+            if batch:
+                self._append(self._table(batch))
+                self._rotate_if_due()
+        except Exception:  # a logging failure must not kill the writer
+            log.exception("prediction log: could not write %d records", rows)
+        finally:
+            with self._lock:
+                self._pending -= rows
+
+    def _table(self, batch: list[tuple[Any, ...]]) -> Any:
+        import pyarrow as pa
+
+        merged: dict[str, list[Any]] = {key: [] for key in (*RESERVED, *self.features)}
+        for stamp, columns, probabilities, decisions, model_version in batch:
+            n = len(probabilities)
+            merged["time"] += [stamp] * n
+            merged["model_version"] += [model_version] * n
+            merged["probability"] += probabilities.tolist()
+            merged["decision"] += decisions.tolist()
+            for name in self.features:
+                merged[name] += columns[name]
+        arrays = {k: pa.array(v) for k, v in merged.items()}
+        arrays["time"] = arrays["time"].cast(pa.timestamp("us", tz="UTC"))
+        table = pa.table(arrays)
+        return table if self._schema is None else table.cast(self._schema)
+
+    def _append(self, table: Any) -> None:
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            start = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            self._count += 1
+            name = f"predictions-{start}-{os.getpid()}-{self._count}{SUFFIX}{PART}"
+            self._path = self.directory / name
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self._path, self._schema)
+            self._opened = time.monotonic()
+        self._writer.write_table(table)
+
+    def _rotate_if_due(self) -> None:
+        if self._writer is None or self._path is None:
+            return
+        too_big = self._path.stat().st_size >= self.rotate_bytes
+        too_old = time.monotonic() - self._opened >= self.rotate_seconds
+        if too_big or too_old:
+            self._close_file()
+
+    def _close_file(self) -> None:
+        if self._writer is None or self._path is None:
+            return
+        self._writer.close()
+        self._path.rename(self._path.with_name(self._path.name.removesuffix(PART)))
+        self._writer = self._path = None
+
+
+def read_log(directory: str | Path) -> pd.DataFrame:
+    """Every closed prediction log file in `directory`, in time order, as one frame."""
+    files = sorted(Path(directory).glob(f"*{SUFFIX}"))
+    if not files:
+        return pd.DataFrame(columns=list(RESERVED))
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

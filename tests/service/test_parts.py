@@ -1,0 +1,140 @@
+"""The service's parts without a server: request contract, prediction log, settings, bento pins."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+import pytest
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from tabml.schema import ClientSchema, feature_columns
+from tabml.serving.contract import EXAMPLE_CLIENT, describe, reason, request_model
+from tabml.serving.predlog import PredictionLog, read_log
+from tabml.serving.runtime import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def features(params):
+    return feature_columns(params)
+
+
+@pytest.fixture
+def adapter(features):
+    return TypeAdapter(request_model(features))
+
+
+def test_example_client_passes_the_pandera_schema():
+    ClientSchema.validate(pd.DataFrame([EXAMPLE_CLIENT]))
+
+
+def test_request_model_accepts_exactly_what_the_schema_accepts(adapter, features, tiny):
+    for record in tiny[features].to_dict(orient="records"):
+        adapter.validate_python(record)
+    bad = {"age": 200, "job": "astronaut", "campaign": 0, "pdays": -1, "contact": "fax"}
+    for column, value in bad.items():
+        if column not in features:
+            continue
+        frame = tiny[features].head(1).assign(**{column: value})
+        with pytest.raises(pa.errors.SchemaError):
+            ClientSchema.to_schema().select_columns(features).validate(frame)
+        with pytest.raises(ValidationError) as caught:
+            adapter.validate_python(frame.to_dict(orient="records")[0])
+        assert caught.value.errors()[0]["loc"] == (column,)
+
+
+def test_request_model_is_strict_and_closed(adapter, features):
+    good = {name: EXAMPLE_CLIENT[name] for name in features}
+    adapter.validate_json(pd.Series(good).to_json())
+    for change in ({"age": "31"}, {"age": 31.5}, {"job": None}, {"duration": 1}):
+        with pytest.raises(ValidationError):
+            adapter.validate_python({**good, **change})
+    with pytest.raises(ValidationError):
+        adapter.validate_python({k: v for k, v in good.items() if k != "age"})
+
+
+def test_request_model_refuses_checks_it_cannot_enforce():
+    schema = pa.DataFrameSchema({"x": pa.Column(int, pa.Check(lambda s: s > 0, name="custom"))})
+    with pytest.raises(ValueError, match="check 'custom'"):
+        request_model(["x"], schema)
+    with pytest.raises(ValueError, match="nullable"):
+        request_model(["x"], pa.DataFrameSchema({"x": pa.Column(float, nullable=True)}))
+    ranged = request_model(
+        ["x"], pa.DataFrameSchema({"x": pa.Column(float, pa.Check.in_range(0, 1))})
+    )
+    TypeAdapter(ranged).validate_python({"x": 0.5})
+    for value in (1.5, float("nan"), float("inf")):
+        with pytest.raises(ValidationError):
+            TypeAdapter(ranged).validate_python({"x": value})
+
+
+def test_errors_become_reasons_and_one_readable_line():
+    errors = [
+        {"type": "missing", "loc": ("client", "age"), "msg": "Field required"},
+        {"type": "literal_error", "loc": ("client", "job"), "msg": "Input should be 'a' or 'b'"},
+    ]
+    assert [reason(e["type"]) for e in errors] == ["missing_field", "unknown_category"]
+    assert reason("int_type") == "wrong_type"
+    assert reason("less_than_equal") == "out_of_range"
+    assert reason("too_long") == "batch_too_large"
+    line = describe(errors)
+    assert line.startswith("invalid request (2 problems)")
+    assert "client.age: Field required" in line and "client.job: Input should be" in line
+
+
+def scored(n: int, start: int = 0):
+    columns = {"a": list(range(start, start + n)), "b": ["x"] * n}
+    probabilities = np.linspace(0.0, 1.0, n)
+    return columns, probabilities, probabilities >= 0.5
+
+
+def test_prediction_log_rotates_closes_and_reads_back(tmp_path):
+    log = PredictionLog(tmp_path, ["a", "b"], rotate_seconds=0.2)
+    for i in range(3):
+        log.write(*scored(4, start=4 * i), "m:1")
+        time.sleep(0.3)
+    log.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) >= 2 and all(name.endswith(".parquet") for name in names)
+    frame = read_log(tmp_path)
+    assert frame["a"].tolist() == list(range(12))
+    assert frame["time"].is_monotonic_increasing
+    assert set(frame["model_version"]) == {"m:1"}
+    assert frame["decision"].tolist() == (frame["probability"] >= 0.5).tolist()
+
+
+def test_prediction_log_drops_and_counts_when_the_writer_is_behind(tmp_path):
+    dropped = []
+    log = PredictionLog(
+        tmp_path, ["a", "b"], max_pending=10, flush_seconds=60, on_drop=dropped.append
+    )
+    log.write(*scored(8), "m:1")
+    log.write(*scored(8), "m:1")  # 16 > 10 waiting: dropped
+    log.close()
+    assert dropped == [8]
+    assert len(read_log(tmp_path)) == 8
+
+
+def test_prediction_log_refuses_features_named_like_its_own_columns(tmp_path):
+    with pytest.raises(ValueError, match="clash"):
+        PredictionLog(tmp_path, ["age", "probability"])
+
+
+@pytest.mark.parametrize("tag", ["tabml", "tabml:latest", ":abc", "tabml:"])
+def test_settings_want_an_exact_model_tag(tag):
+    with pytest.raises(ValidationError, match="exact"):
+        Settings(model_tag=tag)
+
+
+def test_bentofile_pins_the_locked_versions():
+    bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    for pin in bentofile["python"]["packages"]:
+        name, version = pin.split("==")
+        assert importlib.metadata.version(name) == version, pin
