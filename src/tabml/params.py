@@ -92,6 +92,30 @@ class ServeParams:
 
 
 @dataclass(frozen=True)
+class MonitorParams:
+    """Drift limits of `make monitor`; see params.yaml for what each one measured."""
+
+    max_feature_psi: float = 0.25
+    max_score_psi: float = 0.25
+    max_auc_drop: float = 0.05
+    min_rows: int = 200
+    exclude: tuple[str, ...] = ()
+    window_rows: int = 4000
+
+
+@dataclass(frozen=True)
+class RetrainParams:
+    window_rows: int | None = None
+    min_gain: float = 0.01
+
+
+@dataclass(frozen=True)
+class SimulateParams:
+    windows: int = 10
+    retrain_windows: int = 0
+
+
+@dataclass(frozen=True)
 class Params:
     base: BaseParams
     ingest: IngestParams
@@ -101,6 +125,9 @@ class Params:
     evaluate: EvaluateParams
     gate: GateParams = field(default_factory=GateParams)
     serve: ServeParams = field(default_factory=ServeParams)
+    monitor: MonitorParams = field(default_factory=MonitorParams)
+    retrain: RetrainParams = field(default_factory=RetrainParams)
+    simulate: SimulateParams = field(default_factory=SimulateParams)
 
 
 def _build(cls: type, values: dict[str, Any] | None, section: str) -> Any:
@@ -127,6 +154,9 @@ _SECTIONS = {
     "evaluate": EvaluateParams,
     "gate": GateParams,
     "serve": ServeParams,
+    "monitor": MonitorParams,
+    "retrain": RetrainParams,
+    "simulate": SimulateParams,
 }
 
 
