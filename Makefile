@@ -160,3 +160,51 @@ serve: repro  ## Build the bento and serve it on http://127.0.0.1:3000
 
 bench-serve: repro  ## Benchmark the service against naive FastAPI and BentoML with batching
 	python benchmarks/serve.py
+
+# --- Continuous training: drift monitor, scheduled retraining as a pull request, simulation ---
+# The monitor reads PREDICTION_LOG (the service's log directory) when it is set, otherwise the
+# newest `monitor.window_rows` rows of the source. `python -m tabml.monitor` exits 3 on drift;
+# FAIL_ON_DRIFT=false makes it exit 0 (a workflow reads `drift=` from its output instead).
+PREDICTION_LOG ?=
+LOG_SINCE ?=
+MONITOR_MODEL ?= models/model.joblib
+MONITOR_OUT ?= build/monitor
+FAIL_ON_DRIFT ?= true
+RETRAIN_DIR ?= build/retrain
+DRIFT ?= false
+RETRAIN_BRANCH ?= retrain/$(shell date -u +%Y%m%d-%H%M%S)
+GH ?= gh
+RETRAIN_REF ?= main
+
+.PHONY: monitor simulate production-model retrain-window retrain-compare retrain-pr trigger-retrain
+
+monitor: setup  ## Drift of the prediction log (PREDICTION_LOG=dir) or the newest rows; exit 3 on drift
+	python -m tabml.monitor --model $(MONITOR_MODEL) --reference data/reference/profile.json \
+	  --metrics reports/metrics.json --out $(MONITOR_OUT) \
+	  $(if $(PREDICTION_LOG),--log "$(PREDICTION_LOG)") $(if $(LOG_SINCE),--since "$(LOG_SINCE)") \
+	  $(if $(filter false,$(FAIL_ON_DRIFT)),--no-fail-on-drift)
+
+simulate: setup  ## Replay 2008-2010 in time windows: monitor, retrain on drift, print the table
+	python -m tabml.simulate --out build/simulate
+
+production-model: setup  ## Fetch the production model (MLflow alias, else dvc.lock's) into RETRAIN_DIR
+	python -m tabml.retrain production --out $(RETRAIN_DIR)/production --model-name "$(MODEL_NAME)"
+
+retrain-window: setup  ## Move the ingest window to the newest rows and rewrite the drift reference
+	python -m tabml.retrain window --out $(RETRAIN_DIR)/window.json
+	python -m tabml.reference --out data/reference/profile.json
+
+retrain-compare: setup  ## Compare the retrained model with production on the newest holdout (DRIFT=true|false)
+	python -m tabml.retrain compare --production $(RETRAIN_DIR)/production \
+	  --candidate models/model.joblib --holdout data/processed/test.parquet \
+	  --out $(RETRAIN_DIR) --drift "$(DRIFT)" \
+	  $(if $(wildcard $(MONITOR_OUT)/monitor.md),--monitor $(MONITOR_OUT)/monitor.md)
+
+retrain-pr:  ## Open the retraining pull request (CML): params, lock, reference, reports
+	$(CML) pr create --branch "$(RETRAIN_BRANCH)" --title "Retrain on the newest data" \
+	  --message "Retrain on the newest data" --body "$$(cat $(RETRAIN_DIR)/body.md)" \
+	  --user-name "tabml retraining" --user-email "tabml-retraining@users.noreply.github.com" \
+	  params.yaml dvc.lock reports data/reference/profile.json
+
+trigger-retrain:  ## Start the retraining workflow on the default branch (gh), saying drift was found
+	$(GH) workflow run retrain.yml --ref "$(RETRAIN_REF)" -f drift=true
