@@ -175,6 +175,8 @@ DRIFT ?= false
 RETRAIN_BRANCH ?= retrain/$(shell date -u +%Y%m%d-%H%M%S)
 GH ?= gh
 RETRAIN_REF ?= main
+SIMULATE_OUT ?= build/simulate
+SIMULATE_WINDOWS ?=
 
 .PHONY: monitor simulate production-model retrain-window retrain-compare retrain-pr trigger-retrain
 
@@ -185,7 +187,7 @@ monitor: setup  ## Drift of the prediction log (PREDICTION_LOG=dir) or the newes
 	  $(if $(filter false,$(FAIL_ON_DRIFT)),--no-fail-on-drift)
 
 simulate: setup  ## Replay 2008-2010 in time windows: monitor, retrain on drift, print the table
-	python -m tabml.simulate --out build/simulate
+	python -m tabml.simulate --out $(SIMULATE_OUT) $(if $(SIMULATE_WINDOWS),--windows $(SIMULATE_WINDOWS))
 
 production-model: setup  ## Fetch the production model (MLflow alias, else dvc.lock's) into RETRAIN_DIR
 	python -m tabml.retrain production --out $(RETRAIN_DIR)/production --model-name "$(MODEL_NAME)"

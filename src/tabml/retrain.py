@@ -240,6 +240,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         name = args.model_name or params.serve.model_name
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            # An unset repository variable arrives as an empty string: use the local default.
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
         info = (from_registry(name, out) if os.environ.get("MLFLOW_TRACKING_URI") else None) or (
             from_lock(params, out)
         )

@@ -1,0 +1,172 @@
+"""Drift measures, the monitor's bad-input errors and the retraining decisions, on small data."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from tabml import monitor, retrain
+from tabml.io import DataError
+from tabml.monitoring import assess, category_psi, headline, reference_from
+from tabml.schema import feature_columns
+from tabml.split import split
+from tabml.train import build_pipeline, labels
+
+
+@pytest.fixture
+def features(params):
+    return [name for name in feature_columns(params) if name not in params.monitor.exclude]
+
+
+def test_category_psi_is_zero_on_equal_shares_and_matches_the_formula():
+    values = pd.Series(["a"] * 5 + ["b"] * 5)
+    assert category_psi(values, {"a": 0.5, "b": 0.5}) == pytest.approx(0.0)
+    expected = (0.5 - 0.9) * math.log(0.5 / 0.9) + (0.5 - 0.1) * math.log(0.5 / 0.1)
+    assert category_psi(values, {"a": 0.9, "b": 0.1}) == pytest.approx(expected)
+    # A category the reference never saw counts as a shift.
+    assert category_psi(pd.Series(["a", "c"]), {"a": 1.0}) > 1
+
+
+def small_params(params, **monitor):
+    return dataclasses.replace(
+        params, monitor=dataclasses.replace(params.monitor, min_rows=10, **monitor)
+    )
+
+
+def test_no_drift_on_the_reference_itself_and_drift_named_on_a_shifted_copy(params, tiny):
+    features = feature_columns(params)
+    scores = np.linspace(0.01, 0.5, len(tiny))
+    ref = reference_from(tiny, scores, features)
+    cfg = small_params(params)
+    same = assess(tiny, scores, None, ref, features, cfg)
+    assert same["drift"] is False and same["reasons"] == []
+    assert all(row["psi"] == pytest.approx(0, abs=1e-9) for row in same["features"])
+    shifted = tiny.assign(contact="telephone", age=tiny["age"] + 30)
+    result = assess(shifted, scores, None, ref, features, cfg)
+    assert result["drift"] is True
+    assert set(result["drifted_features"]) == {"contact", "age"}
+    assert "contact" in headline(result) and "age" in headline(result)
+    assert "month" not in [row["feature"] for row in result["features"]]  # monitor.exclude
+
+
+def test_score_drift_and_performance_drop_are_reasons(params, tiny):
+    features = feature_columns(params)
+    rng = np.random.default_rng(0)
+    scores = rng.uniform(0, 0.2, len(tiny))
+    y = labels(tiny, params).to_numpy()
+    ref = dataclasses.replace(reference_from(tiny, scores, features), roc_auc=0.9)
+    result = assess(tiny, scores + 0.5, y, ref, features, small_params(params))
+    assert result["drifted_features"] == []
+    assert any(r.startswith("score PSI") for r in result["reasons"])
+    assert result["performance"]["roc_auc_drop"] > 0.3  # random scores against 0.9
+    assert any(r.startswith("ROC AUC") for r in result["reasons"])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.drop(columns=["poutcome", "age"]), "lacks the model feature column(s)"),
+        (lambda f: f.iloc[:0], "holds 0 rows"),
+        (lambda f: f.iloc[:5], "holds 5 rows"),
+        (lambda f: f.assign(age=f["age"].astype(str)), "column 'age' of the window holds"),
+    ],
+)
+def test_bad_windows_are_refused_with_what_is_wrong(params, tiny, change, message):
+    features = feature_columns(params)
+    scores = np.full(len(tiny), 0.1)
+    ref = reference_from(tiny, scores, features)
+    window = change(tiny)
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        assess(window, scores[: len(window)], None, ref, features, small_params(params))
+
+
+@pytest.fixture
+def tiny_model(tmp_path, params, tiny):
+    model = build_pipeline(tiny, params).fit(tiny[feature_columns(params)], labels(tiny, params))
+    path = tmp_path / "model.joblib"
+    joblib.dump(model, path)
+    return model, path
+
+
+def run_monitor(root, model_path, tmp_path, *args):
+    argv = ["--params", str(root / "params.yaml"), "--model", str(model_path),
+            "--reference", str(root / "data/reference/profile.json"),
+            "--out", str(tmp_path / "out"), *args]  # fmt: skip
+    from tabml import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.run(monitor.main, argv)
+    return stop.value.code
+
+
+def test_monitor_refuses_a_log_without_feature_columns(
+    root, tmp_path, tiny_model, tiny, capsys, monkeypatch
+):
+    monkeypatch.chdir(root)
+    log_dir = tmp_path / "log"
+    log_dir.mkdir()
+    _model, path = tiny_model
+    from tabml.io import file_md5
+
+    frame = tiny.drop(columns=["job"]).assign(
+        time=pd.Timestamp.now(tz="UTC"), model_version=f"tabml:{file_md5(path)}", probability=0.1
+    )
+    frame.to_parquet(log_dir / "predictions-1.parquet")
+    assert run_monitor(root, path, tmp_path, "--log", str(log_dir)) == 1
+    assert "lacks the model feature column(s) ['job']" in capsys.readouterr().err
+    (log_dir / "predictions-1.parquet").unlink()
+    assert run_monitor(root, path, tmp_path, "--log", str(log_dir)) == 1
+    assert "holds no closed file" in capsys.readouterr().err
+
+
+def test_monitor_refuses_a_log_of_another_model(root, tmp_path, tiny_model, tiny, capsys,
+                                                monkeypatch):  # fmt: skip
+    monkeypatch.chdir(root)
+    log_dir = tmp_path / "log"
+    log_dir.mkdir()
+    tiny.assign(time=pd.Timestamp.now(tz="UTC"), model_version="tabml:0123", probability=0.1)\
+        .to_parquet(log_dir / "predictions-1.parquet")  # fmt: skip
+    assert run_monitor(root, tiny_model[1], tmp_path, "--log", str(log_dir)) == 1
+    assert "no prediction of model tabml:" in capsys.readouterr().err
+
+
+def test_set_param_changes_one_key_and_keeps_comments():
+    text = "a:\n  start: 0  # first row\n  stop: null\nb:\n  start: 5\n"
+    out = retrain.set_param(text, "a", "start", 26188)
+    assert out == "a:\n  start: 26188  # first row\n  stop: null\nb:\n  start: 5\n"
+    assert retrain.set_param(out, "b", "start", None).endswith("b:\n  start: null\n")
+    with pytest.raises(DataError, match="no key 'end' in section 'a'"):
+        retrain.set_param(text, "a", "end", 1)
+
+
+@pytest.mark.parametrize("rows", [41188, 15000, 1001])
+def test_newest_window_reference_is_what_the_time_split_trains_on(params, rows):
+    window = retrain.newest_window(rows, params)
+    start = window["start"]
+    assert start == max(0, rows - params.retrain.window_rows)
+    frame = pd.DataFrame({params.base.time_column: range(start, rows), params.base.target: "no"})
+    train, _, _ = split(frame, params)
+    assert window["reference"] == (start, start + len(train))
+    assert train[params.base.time_column].max() == window["reference"][1] - 1
+
+
+def test_compare_opens_a_pull_request_only_on_gain_or_drift(params, tiny, tiny_model):
+    model, _ = tiny_model
+    info = {"source": "test", "train_rows": [0, 10]}
+    tied = retrain.compare(model, model, tiny, params, info, drift=False)
+    assert tied["gain"] == 0 and tied["open_pr"] is False
+    assert "no gain" in retrain.to_markdown(tied, None, "")
+    drifted = retrain.compare(model, model, tiny, params, info, drift=True)
+    assert drifted["open_pr"] is True and drifted["reasons"] == ["the monitor found drift"]
+    # A production model fitted on shuffled labels loses to the one fitted on the real ones.
+    shuffled = np.random.default_rng(0).permutation(labels(tiny, params).to_numpy())
+    noise = build_pipeline(tiny, params).fit(tiny[feature_columns(params)], shuffled)
+    better = retrain.compare(noise, model, tiny, params, info, drift=False)
+    assert better["gain"] >= params.retrain.min_gain and better["open_pr"] is True
+    overlap = int(((tiny["seq"] >= 0) & (tiny["seq"] < 10)).sum())
+    assert better["holdout"]["overlap_with_production_training"] == overlap
