@@ -4,8 +4,9 @@
 cannot be fetched here are replaced, by their pinned `owner/repo@sha`, with the composite
 actions under `actions/`, which do the same job locally: checkout copies the event's commit from
 the throw-away repository, cache and artifacts are directories, uv comes from PATH. The CML
-command is `bin/cml`, which writes what it would post to a file. Any workflow test (pull
-requests, merges, schedules) can use `ActRepo` with its own events.
+command is `bin/cml`, which writes what it would post to a file (and, for a pull request, pushes
+its branch to the throw-away repository); `bin/gh` records the workflows it would start. Any
+workflow test (pull requests, merges, schedules) can use `ActRepo` with its own events.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 ACTIONS = HERE / "actions"
 CML = HERE / "bin" / "cml"
+GH = HERE / "bin" / "gh"
 STAND_INS = {
     "actions/checkout": "checkout",
     "astral-sh/setup-uv": "setup-uv",
@@ -130,7 +132,8 @@ class ActRepo:
             "--platform", "ubuntu-latest=-self-hosted", "--no-skip-checkout", "--no-cache-server",
             "--env", f"TABML_ACT_SOURCE={self.path}", "--env", f"TABML_ACT_CACHE={self.cache}",
             "--env", f"TABML_ACT_ARTIFACTS={artifacts}", "--env", f"CML={CML}",
-            "--env", f"TABML_ACT_CML_OUT={run_dir / 'comment.md'}",
+            "--env", f"TABML_ACT_CML_OUT={run_dir / 'comment.md'}", "--env", f"GH={GH}",
+            "--env", f"TABML_ACT_GH_OUT={run_dir / 'gh.txt'}",
         ]  # fmt: skip
         for mapping in local_repositories(self.path / ".github/workflows"):
             cmd += ["--local-repository", mapping]

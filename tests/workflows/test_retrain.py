@@ -1,8 +1,9 @@
-"""The scheduled retraining workflow, run on this machine with `act` (see harness.py).
+"""The continuous-training workflows, run on this machine with `act` (see harness.py).
 
-A throw-away repository plays GitHub with main as shipped (trained on every row). A manual
-dispatch runs `retrain` (production model from main's dvc.lock, reproduced since the cache is
-empty; monitor; newest window; validate; repro; compare) and then `pull-request`, whose CML
+A throw-away repository plays GitHub with main as shipped. `monitor.yml` finds the drift of the
+newest rows and starts the retraining (the `gh` stand-in records the call). A manual dispatch of
+`retrain.yml` runs `retrain` (production model from main's dvc.lock, reproduced since the cache
+is empty; monitor; newest window; validate; repro; compare) and then `pull-request`, whose CML
 stand-in commits and pushes the branch that would become the pull request.
 """
 
@@ -22,8 +23,20 @@ CHANGED = {"params.yaml", "dvc.lock", "reports/metrics.json", "data/reference/pr
 
 
 @pytest.fixture(scope="module")
-def retrain(root, tmp_path_factory):
-    repo = ActRepo(root, tmp_path_factory.mktemp("act-retrain"))
+def repo(root, tmp_path_factory):
+    return ActRepo(root, tmp_path_factory.mktemp("act-ct"))
+
+
+@pytest.fixture(scope="module")
+def monitored(repo):
+    event = {"ref": "refs/heads/main", "repository": {**REPOSITORY, "default_branch": "main"}}
+    run = repo.act("workflow_dispatch", event, "monitor.yml", "trigger")
+    print(f"\nact monitor run: {run.seconds:.0f} s")
+    return run
+
+
+@pytest.fixture(scope="module")
+def retrain(repo):
     event = {"inputs": {"drift": "false"}, "ref": "refs/heads/main", "repository": REPOSITORY}
     run = repo.act("workflow_dispatch", event, "retrain.yml", "pull-request")
     print(f"\nact retrain run: {run.seconds:.0f} s")
@@ -37,6 +50,17 @@ def proposal(retrain):
     branches = repo.git("branch", "--list", "--format=%(refname:short)", "retrain/*").split()
     assert len(branches) == 1, branches
     return branches[0]
+
+
+def test_monitor_finds_drift_and_starts_the_retraining(monitored):
+    run = monitored
+    assert run.returncode == 0, run.output[-5000:]
+    assert [run.job_result(job) for job in ("monitor", "trigger")] == ["success"] * 2
+    assert "drift=true" in run.job_log("monitor")
+    started = (run.comment.parent / "gh.txt").read_text(encoding="utf-8")
+    assert started == "gh workflow run retrain.yml --ref main -f drift=true\n"
+    report = (run.artifact("monitor") / "monitor.md").read_text(encoding="utf-8")
+    assert "**DRIFT in 4,000 rows" in report and "| poutcome | categorical |" in report
 
 
 def show(repo: ActRepo, ref: str, path: str) -> str:
