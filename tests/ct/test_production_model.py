@@ -1,0 +1,39 @@
+"""Where the retraining's production model comes from: the MLflow alias, when there is one."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import pytest
+
+from tabml import retrain
+from tabml.io import read_json
+from tabml.schema import feature_columns
+from tabml.train import SKOPS_TRUSTED_TYPES, build_pipeline, labels, score
+
+pytestmark = pytest.mark.slow  # an MLflow store with a model registry
+
+
+def test_production_model_is_the_mlflow_alias_when_the_store_has_one(
+    root, params, tiny, tmp_path, monkeypatch
+):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)  # the store's artifacts land here
+    model = build_pipeline(tiny, params).fit(tiny[feature_columns(params)], labels(tiny, params))
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(
+            model, name="model", registered_model_name="tabml",
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+        )  # fmt: skip
+    assert retrain.from_registry("tabml", tmp_path) is None, "no alias yet"
+    mlflow.MlflowClient().set_registered_model_alias("tabml", "production", "1")
+    retrain.main(["--params", str(root / "params.yaml"), "production", "--out", "prod"])
+    info = read_json(tmp_path / "prod/production.json")
+    assert info["source"] == "MLflow model tabml@production (version 1)"
+    assert info["train_rows"] is None  # unknown: the pull request body says so
+    fetched = joblib.load(tmp_path / "prod/model.joblib")
+    np.testing.assert_allclose(score(fetched, tiny), score(model, tiny))
