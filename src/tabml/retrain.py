@@ -201,7 +201,10 @@ def to_markdown(result: dict[str, Any], window: dict[str, Any] | None, monitor: 
     lines += ["", "| metric | production | retrained | change |", "|---|---:|---:|---:|"]
     for key in SHOWN:
         old, new = m["production"][key], m["retrained"][key]
-        lines.append(f"| {key} | {old:.4f} | {new:.4f} | {new - old:+.4f} |")
+        digits = 0 if key.startswith("profit") else 4
+        lines.append(
+            f"| {key} | {old:,.{digits}f} | {new:,.{digits}f} | {new - old:+,.{digits}f} |"
+        )
     lines.append(f"\nPositive rate of the holdout: {m['retrained']['positive_rate']:.1%}.")
     if monitor:
         lines += ["", monitor.replace("## Drift monitor", "### Drift of the newest data")]
