@@ -50,7 +50,14 @@ def read_window(
         if missing:
             raise DataError(f"{args.log}: the prediction log lacks the column(s) {missing}.")
         if args.since:
-            frame = frame[frame["time"] >= pd.Timestamp(args.since, tz="UTC")]
+            try:
+                since = pd.Timestamp(args.since)
+            except ValueError:
+                raise DataError(f"--since {args.since!r} is not an ISO 8601 time.") from None
+            since = since.tz_localize("UTC") if since.tzinfo is None else since
+            frame = frame[frame["time"] >= since]
+            if frame.empty:
+                raise DataError(f"{args.log}: no record at or after {since.isoformat()}.")
         version = f"{params.serve.model_name}:{file_md5(args.model)}"
         ours = frame["model_version"] == version
         if not ours.any():

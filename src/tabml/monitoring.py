@@ -61,6 +61,9 @@ def check_window(frame: pd.DataFrame, reference: Reference, features: Sequence[s
     missing = [name for name in features if name not in frame.columns]
     if missing:
         raise DataError(f"the window lacks the model feature column(s) {missing}.")
+    unknown = [name for name in features if name not in reference.columns]
+    if unknown:
+        raise DataError(f"the reference profile has no column {unknown}: rewrite it.")
     if len(frame) < min_rows:
         raise DataError(
             f"the window holds {len(frame)} rows; at least monitor.min_rows = {min_rows} are "

@@ -119,6 +119,10 @@ def test_monitor_refuses_a_log_without_feature_columns(
     frame.to_parquet(log_dir / "predictions-1.parquet")
     assert run_monitor(root, path, tmp_path, "--log", str(log_dir)) == 1
     assert "lacks the model feature column(s) ['job']" in capsys.readouterr().err
+    assert run_monitor(root, path, tmp_path, "--log", str(log_dir), "--since", "2999-01-01") == 1
+    assert "no record at or after 2999-01-01T00:00:00+00:00" in capsys.readouterr().err
+    assert run_monitor(root, path, tmp_path, "--log", str(log_dir), "--since", "soon") == 1
+    assert "--since 'soon' is not an ISO 8601 time" in capsys.readouterr().err
     (log_dir / "predictions-1.parquet").unlink()
     assert run_monitor(root, path, tmp_path, "--log", str(log_dir)) == 1
     assert "holds no closed file" in capsys.readouterr().err
