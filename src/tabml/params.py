@@ -92,6 +92,20 @@ class ServeParams:
 
 
 @dataclass(frozen=True)
+class DeployParams:
+    target: str = "local"
+    container_prefix: str = "tabml"
+    ports: dict[str, int] = field(default_factory=lambda: {"production": 3100, "staging": 3101})
+    candidate_port_offset: int = 100
+    readiness_seconds: float = 120.0
+    latency_budget_ms: float = 250.0
+    log_dir: str = "logs"
+    namespace_prefix: str = "tabml-"
+    canary_replicas: tuple[int, ...] = (1, 3)
+    canary_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
 class Params:
     base: BaseParams
     ingest: IngestParams
@@ -101,6 +115,7 @@ class Params:
     evaluate: EvaluateParams
     gate: GateParams = field(default_factory=GateParams)
     serve: ServeParams = field(default_factory=ServeParams)
+    deploy: DeployParams = field(default_factory=DeployParams)
 
 
 def _build(cls: type, values: dict[str, Any] | None, section: str) -> Any:
@@ -127,6 +142,7 @@ _SECTIONS = {
     "evaluate": EvaluateParams,
     "gate": GateParams,
     "serve": ServeParams,
+    "deploy": DeployParams,
 }
 
 
