@@ -164,7 +164,8 @@ bench-serve: repro  ## Benchmark the service against naive FastAPI and BentoML w
 # --- Delivery: what the merge workflow (cd.yml) runs, one target per step --------------------
 # The model is registered in MLflow (MLFLOW_TRACKING_URI), the serving image is the bento that
 # pins it, and each environment gets it only after its smoke test; see README, Delivery.
-# ENV is staging or production; REGISTRY (optional) is where `make push` sends the images.
+# ENV is staging or production; REGISTRY (optional) is where `make push` sends the images;
+# DEPLOY_TARGET (local or k8s) overrides deploy.target.
 ENV ?= staging
 URL ?= http://127.0.0.1:3101
 BUILD := build
@@ -207,8 +208,9 @@ golden: repro  ## Record golden requests and their expected scores from the test
 	python -m tabml.smoke golden --model models/model.joblib --data data/processed/test.parquet \
 	  --out $(BUILD)/golden.json
 
-deploy: setup  ## Deploy build/release.json's serving image to ENV, smoke-test it, roll back on failure
-	python -m tabml.deploy --env $(ENV) --golden $(BUILD)/golden.json
+deploy: setup  ## Deploy the serving image (IMAGE, default build/release.json) to ENV; roll back on failure
+	python -m tabml.deploy --env $(ENV) --golden $(BUILD)/golden.json \
+	  $(if $(IMAGE),--image $(IMAGE)) $(if $(DEPLOY_TARGET),--target $(DEPLOY_TARGET))
 
 smoke: setup  ## Smoke-test the service at URL against build/golden.json
 	python -m tabml.smoke check --url $(URL) --golden $(BUILD)/golden.json
