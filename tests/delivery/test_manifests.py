@@ -4,6 +4,8 @@ what it rendered. No cluster exists here, so nothing is applied."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -221,3 +223,17 @@ def test_autoscaler_and_budget_target_existing_deployments(rendered: dict[str, l
             assert chosen == ["tabml"], env
     assert minimum["production"] >= 3 > minimum["staging"]
     assert of_kind(rendered["production"], "PodDisruptionBudget")
+
+
+def test_the_deploy_pins_the_canary_and_keeps_the_stable_image(monkeypatch: pytest.MonkeyPatch):
+    if importlib.util.find_spec("tabml.deploy") is None:
+        pytest.skip(
+            "tabml.deploy, which renders these overlays for a release, is not in this tree"
+        )
+    deploy = importlib.import_module("tabml.deploy")
+    monkeypatch.chdir(ROOT)  # it reads the manifests from the project root
+    new, old = "registry.example.com/tabml-service:new1", "registry.example.com/tabml-service:old1"
+    docs = deploy.render("production", new, stable_image=old)
+    assert {n: c["image"] for n, _, c in containers(docs)} == {"tabml": old, "tabml-canary": new}
+    docs = deploy.render("staging", new)
+    assert {n: c["image"] for n, _, c in containers(docs)} == {"tabml": new}
