@@ -145,6 +145,18 @@ ci: lint lint-workflows test check-data pull-cache repro check-lock report gate 
 bench-ci: setup  ## Time the pull-request workflow under act, with and without a DVC cache hit
 	python benchmarks/ci.py
 
+# --- Kubernetes manifests ----------------------------------------------------------------
+# deploy/k8s: kustomize base plus staging and production overlays (README, Deploy to
+# Kubernetes). K8S_IMAGE is the exact tag the check pins the placeholder to, as deploy does;
+# K8S_OUT receives each rendered overlay.
+K8S_IMAGE ?= registry.example.com/tabml/tabml-service:0.1.0
+K8S_OUT ?= build/k8s
+
+.PHONY: manifests
+
+manifests: setup  ## Render and validate the Kubernetes overlays
+	deploy/k8s/validate.sh $(K8S_OUT) $(K8S_IMAGE)
+
 .PHONY: bento serve bench-serve
 
 BENTO_ARGS := --model models/model.joblib --train data/processed/train.parquet \
