@@ -166,3 +166,39 @@ def test_a_broken_release_never_takes_production_traffic(rehearsal, tmp_path):
     gold = json.loads((rehearsal.path / "build/golden.json").read_text())
     url = f"http://127.0.0.1:{rehearsal.ports['production']}"
     assert not [o.check for o in smoke.check(url, gold, 250, 10) if not o.passed]
+
+
+def test_rollback_restores_the_previous_container_and_alias(rehearsal, monkeypatch):
+    # MLflow resolves a new version's source through the default store: make it this one.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", rehearsal.env["MLFLOW_TRACKING_URI"])
+    client = MlflowClient(rehearsal.env["MLFLOW_TRACKING_URI"])
+    first = client.get_registered_model("tabml").aliases["production"]
+    # The next release: the image deployed again, and a second model version promoted.
+    assert rehearsal.make("deploy", "ENV=production").returncode == 0
+    source = client.get_model_version("tabml", first)
+    second = str(client.create_model_version("tabml", source.source, run_id=source.run_id).version)
+    version_file = rehearsal.path / "build/model-version"
+    version_file.write_text(second)
+    assert rehearsal.make("promote", "ENV=production").returncode == 0
+    assert client.get_registered_model("tabml").aliases["production-previous"] == int(first)
+
+    def container_id(name: str) -> str:
+        done = subprocess.run(
+            [rehearsal.engine, "container", "inspect", name, "--format", "{{.Id}}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.stdout.strip()
+
+    previous = container_id(f"{rehearsal.prefix}-production-previous")
+    assert previous
+    done = rehearsal.make("rollback", "ENV=production")
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert container_id(f"{rehearsal.prefix}-production") == previous
+    assert container_id(f"{rehearsal.prefix}-production-previous") == ""
+    aliases = client.get_registered_model("tabml").aliases
+    assert str(aliases["production"]) == str(first) and "production-previous" not in aliases
+    md5 = file_md5(rehearsal.path / "models/model.joblib")
+    assert rehearsal.identity("production")["model_version"] == md5
