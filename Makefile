@@ -145,6 +145,18 @@ ci: lint lint-workflows test check-data pull-cache repro check-lock report gate 
 bench-ci: setup  ## Time the pull-request workflow under act, with and without a DVC cache hit
 	python benchmarks/ci.py
 
+# --- Kubernetes manifests ----------------------------------------------------------------
+# deploy/k8s: kustomize base plus staging and production overlays (README, Deploy to
+# Kubernetes). K8S_IMAGE is the exact tag the check pins the placeholder to, as deploy does;
+# K8S_OUT receives each rendered overlay.
+K8S_IMAGE ?= registry.example.com/tabml/tabml-service:0.1.0
+K8S_OUT ?= build/k8s
+
+.PHONY: manifests
+
+manifests: setup  ## Render and validate the Kubernetes overlays
+	deploy/k8s/validate.sh $(K8S_OUT) $(K8S_IMAGE)
+
 .PHONY: bento serve bench-serve
 
 BENTO_ARGS := --model models/model.joblib --train data/processed/train.parquet \
@@ -160,6 +172,64 @@ serve: repro  ## Build the bento and serve it on http://127.0.0.1:3000
 
 bench-serve: repro  ## Benchmark the service against naive FastAPI and BentoML with batching
 	python benchmarks/serve.py
+
+# --- Delivery: what the merge workflow (cd.yml) runs, one target per step --------------------
+# The model is registered in MLflow (MLFLOW_TRACKING_URI), the serving image is the bento that
+# pins it, and each environment gets it only after its smoke test; see README, Delivery.
+# ENV is staging or production; REGISTRY (optional) is where `make push` sends the images;
+# DEPLOY_TARGET (local or k8s) overrides deploy.target.
+ENV ?= staging
+URL ?= http://127.0.0.1:3101
+BUILD := build
+# podman here needs runc and raised ulimits (deploy/podman/containers.conf); Docker ignores it.
+export CONTAINERS_CONF ?= $(CURDIR)/deploy/podman/containers.conf
+
+.PHONY: track register promote rollback base-image image sbom push golden deploy smoke release
+
+track: repro  ## Log this commit's model to MLflow (re-runs train+evaluate) unless a run has it
+	@if python -m tabml.registry tracked; then echo "MLflow already has this model's run."; \
+	else dvc repro --force --single-item train && dvc repro --force --single-item evaluate; fi
+
+register: setup  ## Register the model dvc.lock pins (once per model); writes build/model-version
+	@mkdir -p $(BUILD)
+	python -m tabml.registry register | tee $(BUILD)/model-version
+
+promote: setup  ## Point alias ENV at build/model-version (the old target becomes ENV-previous)
+	python -m tabml.registry promote --alias $(ENV) --version "$$(cat $(BUILD)/model-version)"
+
+rollback: setup  ## Put the previous release of ENV back in service and move its alias back
+	python -m tabml.deploy --env $(ENV) --rollback
+	python -m tabml.registry rollback --alias $(ENV)
+
+base-image: setup  ## Build python:3.11-slim locally where none can be pulled (CA_BUNDLE: your CA)
+	deploy/base-image.sh
+
+image: bento  ## Build the serving and pipeline images with their lineage labels
+	tag=$$(python -m tabml.bento $(BENTO_ARGS) | sed -n 's/^bento: //p'); \
+	  python -m tabml.release images --bento "$$tag" \
+	    --model-version "$$(cat $(BUILD)/model-version 2>/dev/null || echo unregistered)"
+
+sbom: bento  ## Write CycloneDX SBOMs of both images' Python environments to build/sbom
+	tag=$$(python -m tabml.bento $(BENTO_ARGS) | sed -n 's/^bento: //p'); \
+	  python -m tabml.release sbom --bento "$$tag" --out $(BUILD)/sbom
+
+push: setup  ## Push both images to REGISTRY and record their digests (no REGISTRY: no-op)
+	python -m tabml.release push
+
+golden: repro  ## Record golden requests and their expected scores from the test split
+	python -m tabml.smoke golden --model models/model.joblib --data data/processed/test.parquet \
+	  --out $(BUILD)/golden.json
+
+deploy: setup  ## Deploy the serving image (IMAGE, default build/release.json) to ENV; roll back on failure
+	python -m tabml.deploy --env $(ENV) --golden $(BUILD)/golden.json \
+	  $(if $(IMAGE),--image $(IMAGE)) $(if $(DEPLOY_TARGET),--target $(DEPLOY_TARGET))
+
+smoke: setup  ## Smoke-test the service at URL against build/golden.json
+	python -m tabml.smoke check --url $(URL) --golden $(BUILD)/golden.json
+
+release: track register golden image  ## Local rehearsal of the merge workflow: staging, then production
+	$(MAKE) deploy promote ENV=staging
+	$(MAKE) deploy promote ENV=production
 
 # --- Continuous training: drift monitor, scheduled retraining as a pull request, simulation ---
 # The monitor reads PREDICTION_LOG (the service's log directory) when it is set, otherwise the

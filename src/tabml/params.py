@@ -92,6 +92,20 @@ class ServeParams:
 
 
 @dataclass(frozen=True)
+class DeployParams:
+    target: str = "local"
+    container_prefix: str = "tabml"
+    ports: dict[str, int] = field(default_factory=lambda: {"production": 3100, "staging": 3101})
+    candidate_port_offset: int = 100
+    readiness_seconds: float = 120.0
+    latency_budget_ms: float = 250.0
+    log_dir: str = "logs"
+    namespace_prefix: str = "tabml-"
+    canary_replicas: tuple[int, ...] = (1, 3)
+    canary_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
 class MonitorParams:
     """Drift limits of `make monitor`; see params.yaml for what each one measured."""
 
@@ -125,6 +139,7 @@ class Params:
     evaluate: EvaluateParams
     gate: GateParams = field(default_factory=GateParams)
     serve: ServeParams = field(default_factory=ServeParams)
+    deploy: DeployParams = field(default_factory=DeployParams)
     monitor: MonitorParams = field(default_factory=MonitorParams)
     retrain: RetrainParams = field(default_factory=RetrainParams)
     simulate: SimulateParams = field(default_factory=SimulateParams)
@@ -154,6 +169,7 @@ _SECTIONS = {
     "evaluate": EvaluateParams,
     "gate": GateParams,
     "serve": ServeParams,
+    "deploy": DeployParams,
     "monitor": MonitorParams,
     "retrain": RetrainParams,
     "simulate": SimulateParams,

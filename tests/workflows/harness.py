@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,8 +121,12 @@ class ActRepo:
         workflow: str,
         job: str,
         artifacts: Path | None = None,
+        extra: Sequence[str] = (),
     ) -> ActRun:
-        """Run `job` (and the jobs it needs) of `workflow` for `event` at the current HEAD."""
+        """Run `job` (and the jobs it needs) of `workflow` for `event` at the current HEAD.
+
+        `extra`: more `act` arguments, such as `--var NAME=value` for repository variables.
+        """
         run_dir = self.store / f"run-{len(self.runs) + 1}-{event_name}-{job}"
         run_dir.mkdir(parents=True)
         artifacts = artifacts or run_dir / "artifacts"
@@ -137,6 +142,7 @@ class ActRepo:
         ]  # fmt: skip
         for mapping in local_repositories(self.path / ".github/workflows"):
             cmd += ["--local-repository", mapping]
+        cmd += list(extra)
         # The runner starts clean: no tracking server or venv of the calling shell leaks in.
         env = {k: v for k, v in os.environ.items() if k not in LEAKY_ENV}
         env |= {

@@ -1,0 +1,159 @@
+"""The MLflow model registry: register the pipeline's model and move the environment aliases.
+
+    python -m tabml.registry register --model models/model.joblib --lock dvc.lock
+    python -m tabml.registry promote --alias staging --version 3
+    python -m tabml.registry rollback --alias production
+    python -m tabml.registry show
+    python -m tabml.registry tracked --model models/model.joblib   # exit 1: no run logged it
+
+A version is registered once per model file (tag `model_md5`) and carries the lineage of its run:
+`git_commit`, the data hashes and `run_id`. Moving alias `A` first copies its old target to
+`A-previous`, so the version that served before can always be restored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tabml import cli, tracking
+from tabml.io import DataError, file_md5
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_NAME = "tabml"
+LINEAGE_TAGS = ("git_commit", "git_dirty", "data.train.md5", "data.valid.md5")
+
+
+def model_name() -> str:
+    return os.environ.get("MLFLOW_REGISTERED_MODEL_NAME", DEFAULT_MODEL_NAME)
+
+
+def locked_md5(lock_path: str, out_path: str) -> str:
+    """The md5 that `dvc.lock` records for an output path."""
+    lock_file = Path(lock_path)
+    with lock_file.open(encoding="utf-8") as fh:
+        lock = yaml.safe_load(fh)
+    for stage in lock["stages"].values():
+        for out in stage.get("outs", []):
+            if (lock_file.parent / out["path"]).resolve() == Path(out_path).resolve():
+                return out["md5"]
+    raise DataError(f"{lock_path} records no output {out_path}.")
+
+
+def register(model_path: str, lock_path: str, name: str) -> Any:
+    """Register the model that `dvc.lock` pins, once; return its model version."""
+    from mlflow.tracking import MlflowClient
+
+    md5 = file_md5(model_path)
+    if md5 != locked_md5(lock_path, model_path):
+        raise DataError(
+            f"{model_path} (md5 {md5}) is not the model {lock_path} pins; "
+            "run `dvc checkout` or `dvc repro` first."
+        )
+    uri = tracking.configure()
+    client = MlflowClient()
+    existing = client.search_model_versions(f"name = '{name}' and tags.model_md5 = '{md5}'")
+    if existing:
+        version = max(existing, key=lambda v: int(v.version))
+        log.info("model %s is already version %s of '%s'", md5, version.version, name)
+        return version
+    run = tracking.find_run(md5)
+    if run is None:
+        raise DataError(
+            f"no run in {uri} logged model {md5}. Log one with `make track` "
+            "(re-runs train and evaluate, which are deterministic, against this tracking store)."
+        )
+    import mlflow
+
+    tags = {key: run.data.tags[key] for key in LINEAGE_TAGS if key in run.data.tags}
+    tags.update(run_id=run.info.run_id, model_md5=md5)
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name, tags=tags)
+    log.info("registered '%s' version %s from run %s", name, version.version, run.info.run_id)
+    return version
+
+
+def alias_version(client: Any, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def promote(name: str, alias: str, version: str) -> str | None:
+    """Point `alias` at `version`, keeping the old target as `<alias>-previous`."""
+    from mlflow.tracking import MlflowClient
+
+    tracking.configure()
+    client = MlflowClient()
+    client.get_model_version(name, version)  # fails clearly if there is no such version
+    previous = alias_version(client, name, alias)
+    if previous == str(version):
+        return previous  # already there; keep `<alias>-previous` as it is
+    if previous is not None:
+        client.set_registered_model_alias(name, f"{alias}-previous", previous)
+    client.set_registered_model_alias(name, alias, version)
+    log.info("'%s' alias %s: %s -> %s", name, alias, previous, version)
+    return previous
+
+
+def rollback(name: str, alias: str) -> str:
+    """Point `alias` back at `<alias>-previous`."""
+    from mlflow.tracking import MlflowClient
+
+    tracking.configure()
+    client = MlflowClient()
+    previous = alias_version(client, name, f"{alias}-previous")
+    if previous is None:
+        raise DataError(f"'{name}' has no alias {alias}-previous to roll back to.")
+    client.set_registered_model_alias(name, alias, previous)
+    client.delete_registered_model_alias(name, f"{alias}-previous")
+    return previous
+
+
+def show(name: str) -> dict[str, Any]:
+    """The registered model's aliases, and the lineage tags of the versions they point at."""
+    from mlflow.tracking import MlflowClient
+
+    tracking.configure()
+    model = MlflowClient().get_registered_model(name)
+    return {
+        alias: {"version": str(v), **MlflowClient().get_model_version(name, v).tags}
+        for alias, v in sorted(model.aliases.items())
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = cli.parser(__doc__)
+    ap.add_argument("command", choices=["register", "promote", "rollback", "show", "tracked"])
+    ap.add_argument("--name", default=None, help="registered model name")
+    ap.add_argument("--model", default="models/model.joblib")
+    ap.add_argument("--lock", default="dvc.lock")
+    ap.add_argument("--alias")
+    ap.add_argument("--version")
+    args = ap.parse_args(argv)
+    name = args.name or model_name()
+    if args.command == "register":
+        print(register(args.model, args.lock, name).version)
+    elif args.command == "promote":
+        promote(name, args.alias, args.version)
+    elif args.command == "tracked":
+        tracking.configure()
+        if tracking.find_run(file_md5(args.model)) is None:
+            raise SystemExit(1)
+    elif args.command == "rollback":
+        print(rollback(name, args.alias))
+    else:
+        print(json.dumps(show(name), indent=2))
+
+
+if __name__ == "__main__":
+    cli.run(main)
