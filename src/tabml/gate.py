@@ -5,6 +5,10 @@
 Rules live in the `gate` section of `params.yaml`, keyed `split.metric`. The rules that judge a
 change are those of the base revision when it has them, so that a pull request cannot loosen
 the check that judges it; the change shows in the report and applies once merged.
+
+Tolerances compare like with like: when the change moves the evaluated rows (the `ingest` or
+`split` section differs from the base's, as in a retraining pull request), the base's metrics
+were measured on other rows, so only the floors judge it and the report says why.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from tabml.params import GateParams, load_params
 log = logging.getLogger(__name__)
 
 EXIT_GATE_FAILED = 1
+# Sections of params.yaml that decide which rows the metrics are measured on.
+ROW_SECTIONS = ("ingest", "split")
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,13 @@ def lookup(metrics: dict[str, Any] | None, key: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def check(head: dict, base: dict | None, rules: GateParams) -> list[Verdict]:
-    """Apply every floor and tolerance; a metric missing from `head` fails its rules."""
+def check(
+    head: dict, base: dict | None, rules: GateParams, same_rows: bool = True
+) -> list[Verdict]:
+    """Apply every floor and tolerance; a metric missing from `head` fails its rules.
+
+    With `same_rows` false (base measured on other rows) tolerances are not compared.
+    """
     verdicts = []
     for key, floor in rules.floors.items():
         value = lookup(head, key)
@@ -76,6 +87,10 @@ def check(head: dict, base: dict | None, rules: GateParams) -> list[Verdict]:
         if before is None:
             reason = "no base value to compare with"
             verdicts.append(Verdict(key, "tolerance", tolerance, value, None, True, reason))
+            continue
+        if not same_rows:
+            reason = "not compared: the base measured other rows (ingest or split changed)"
+            verdicts.append(Verdict(key, "tolerance", tolerance, value, before, True, reason))
             continue
         worse = value - before if lower else before - value
         passed = worse <= tolerance + 1e-12
@@ -147,6 +162,17 @@ def base_rules(base: str | None, params_path: str, fallback: GateParams) -> Gate
     )
 
 
+def same_rows(base: str | None, params_path: str) -> bool:
+    """Whether the base's metrics come from the same rows: same `ingest` and `split` params."""
+    text = git_show(base, params_path) if base else None
+    if not text:
+        return True
+    before = yaml.safe_load(text) or {}
+    with Path(params_path).open(encoding="utf-8") as fh:
+        now = yaml.safe_load(fh) or {}
+    return all(before.get(section) == now.get(section) for section in ROW_SECTIONS)
+
+
 def evaluate_gate(
     base: str | None, metrics_path: str, params_path: str
 ) -> tuple[list[Verdict], GateParams]:
@@ -155,7 +181,8 @@ def evaluate_gate(
     with Path(metrics_path).open(encoding="utf-8") as fh:
         head = json.load(fh)
     text = git_show(base, metrics_path) if base else None
-    return check(head, json.loads(text) if text else None, rules), rules
+    base_metrics = json.loads(text) if text else None
+    return check(head, base_metrics, rules, same_rows(base, params_path)), rules
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -81,6 +81,27 @@ def test_gate_cli_uses_the_base_rules_and_fails_on_a_drop(workspace):
     )
 
 
+def test_tolerances_compare_only_metrics_of_the_same_rows(workspace):
+    metrics = workspace.path / "reports/metrics.json"
+    cmd = [sys.executable, "-m", "tabml.gate", "--base", "HEAD", "--metrics", str(metrics)]
+    values = json.loads(metrics.read_text())
+    values["valid"]["roc_auc"] -= 0.02
+    metrics.write_text(json.dumps(values))
+    assert workspace.run(*cmd, check=False).returncode == gate.EXIT_GATE_FAILED
+    # A moved window (a retraining pull request): the base measured other rows.
+    params = workspace.path / "params.yaml"
+    params.write_text(params.read_text().replace("  start: 0\n", "  start: 29188\n", 1))
+    done = workspace.run(*cmd)
+    assert "| pass | `valid.roc_auc` | tolerance 0.01 |" in done.stdout
+    assert "not compared: the base measured other rows" in done.stdout
+    # Floors still judge it.
+    values["valid"]["roc_auc"] = 0.55
+    metrics.write_text(json.dumps(values))
+    done = workspace.run(*cmd, check=False)
+    assert done.returncode == gate.EXIT_GATE_FAILED
+    assert "valid.roc_auc (floor: 0.5500 below the floor 0.6)" in done.stderr
+
+
 def test_an_unknown_base_is_no_base(root, monkeypatch):
     monkeypatch.chdir(root)
     assert gate.resolve("0" * 40) is None  # a first push to a branch
