@@ -87,10 +87,39 @@ def start(tool: str, name: str, image: str, env: str, port: int, logs: Path) -> 
     )
 
 
+def check_engine(tool: str, image: str, name: str) -> None:
+    """Fail before anything starts or stops when the engine cannot run `image` as deploy does.
+
+    podman's `--init` needs its init binary (catatonit), which installs only as a recommended
+    package; creating and preparing a container (`podman container init`) finds it missing
+    without running anything.
+    """
+    if run(tool, "image", "inspect", image, check=False).returncode != 0:
+        raise DataError(f"image '{image}' is not in {tool}'s store: run `make image` first.")
+    if Path(tool).name != "podman":
+        return  # Docker ships its init (docker-init) with the daemon
+    probe = f"{name}-preflight"
+    run(tool, "rm", "-f", "-t", "0", probe, check=False)
+    try:
+        done = run(tool, "create", "--init", "--network=host", "--name", probe, image, check=False)
+        if done.returncode == 0:
+            done = run(tool, "container", "init", probe, check=False)
+    finally:
+        run(tool, "rm", "-f", "-t", "0", probe, check=False)
+    if done.returncode != 0 and "init binary" in done.stderr:
+        raise DataError(
+            "podman cannot start containers with --init: its init binary is missing; "
+            "install catatonit (apt-get install catatonit) and deploy again."
+        )
+    if done.returncode != 0:
+        raise DataError(f"podman cannot prepare a container of {image}: {done.stderr.strip()}")
+
+
 def deploy_local(env: str, image: str, gold: dict, cfg: DeployParams) -> str:
     """Candidate on a side port, smoke, swap, smoke again; roll back on any failure."""
     tool, port = release.engine(), cfg.ports[env]
     name = f"{cfg.container_prefix}-{env}"
+    check_engine(tool, image, name)
     candidate, previous = f"{name}-candidate", f"{name}-previous"
     logs = Path(cfg.log_dir) / env
     logs.mkdir(parents=True, exist_ok=True)

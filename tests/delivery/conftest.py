@@ -21,7 +21,11 @@ os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "deploy/podman/containers.co
 
 @pytest.fixture(scope="session")
 def engine() -> str:
-    """podman or docker, working, with python:3.11-slim present (pulled or built here)."""
+    """podman or docker, working, with python:3.11-slim present (pulled or built here).
+
+    No engine at all skips the container tests; an engine that cannot start a container as
+    deploy does (`--init`) fails them, with the reason.
+    """
     try:
         tool = release.engine()
     except DataError as exc:
@@ -35,4 +39,13 @@ def engine() -> str:
         if pulled.returncode != 0:
             # No registry reachable: build it as `make base-image` does.
             subprocess.run(["make", "--no-print-directory", "base-image"], cwd=ROOT, check=True)
+    # Every deployed container runs with --init: a host that cannot is broken, not exempt.
+    init = [tool, "run", "--rm", "--init", "--network=host", BASE_IMAGE, "true"]
+    started = subprocess.run(init, capture_output=True, text=True, check=False)
+    if started.returncode != 0:
+        pytest.fail(
+            f"`{' '.join(init)}` fails ({started.stderr.strip()}); `make check-tools` says "
+            "what to install.",
+            pytrace=False,
+        )
     return tool
