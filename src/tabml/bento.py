@@ -3,6 +3,8 @@
 python -m tabml.bento --model models/model.joblib --train TRAIN --valid VALID --test TEST \
     --metrics reports/metrics.json [--no-build]
 
+The bento's Python packages are named in bentofile.yaml and pinned here, at build time, to the
+versions uv.lock resolves, so a dependency bump is one reviewed change of the lock.
 The model tag is `serve.model_name:<md5 of the model file>`: the hash `dvc.lock` records and
 MLflow's `model_md5` tag, so the tag is exact, reproducible and leads back to the run. The
 stored model carries its lineage (run id, commit, data hashes, metrics) for `/identity`.
@@ -11,17 +13,20 @@ stored model carries its lineage (run id, commit, data hashes, metrics) for `/id
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import joblib
+import yaml
 
-from tabml import cli, tracking
+from tabml import cli, lineage, tracking
 from tabml.io import DataError, file_md5, read_json, read_parquet
 from tabml.params import Params, load_params
 from tabml.serving.inference import export
@@ -29,10 +34,11 @@ from tabml.serving.inference import export
 log = logging.getLogger(__name__)
 
 BENTOFILE = "bentofile.yaml"
+LOCKFILE = "uv.lock"
 BUILD_CONTEXT = "src"  # the bento's source root: `tabml` imports as in the project
 
 
-def lineage(model_md5: str, data: dict[str, str], metrics_path: str | None) -> dict[str, Any]:
+def run_identity(model_md5: str, data: dict[str, str], metrics_path: str | None) -> dict[str, Any]:
     """The MLflow run that logged this model file, its commit and metrics, and the data hashes."""
     tracking.configure()
     run = tracking.find_run(model_md5)
@@ -58,7 +64,7 @@ def import_model(args: Any, params: Params) -> str:
     from bentoml.exceptions import NotFound
 
     model_md5 = file_md5(args.model)
-    tag = f"{params.serve.model_name}:{model_md5}"
+    tag = lineage.model_tag(params, args.model)
     try:
         bentoml.models.get(tag)
         log.info("model %s is already in the BentoML store", tag)
@@ -75,7 +81,7 @@ def import_model(args: Any, params: Params) -> str:
         "threshold": params.base.threshold,
         "positive_label": params.base.positive_label,
         "model_md5": model_md5,
-        **lineage(model_md5, data, args.metrics),
+        **run_identity(model_md5, data, args.metrics),
     }
     with tempfile.TemporaryDirectory() as tmp:
         facts = export(pipeline, holdout, Path(tmp))
@@ -92,19 +98,71 @@ def bento_args(tag: str, params: Params) -> list[str]:
     return [f"--arg=model_tag={tag}", *(f"--arg={k}={v}" for k, v in settings.items())]
 
 
+def normalise(name: str) -> str:
+    """A distribution name as uv.lock spells it (PEP 503: lower case, runs of -_. become -)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_versions(lock_path: str | Path) -> dict[str, set[str]]:
+    """The versions uv.lock resolves for each package, by normalised name."""
+    with Path(lock_path).open("rb") as fh:
+        packages = tomllib.load(fh).get("package", [])
+    locked: dict[str, set[str]] = {}
+    for package in packages:
+        if "version" in package:
+            locked.setdefault(normalise(package["name"]), set()).add(package["version"])
+    return locked
+
+
+def pin(names: Sequence[str], locked: dict[str, set[str]], lock_path: str | Path) -> list[str]:
+    """`name==version` for each package bentofile.yaml names, at uv.lock's version."""
+    pins = []
+    for name in names:
+        if "=" in name or "<" in name or ">" in name:
+            raise DataError(
+                f"{BENTOFILE}: '{name}' carries a version; name the package only, uv.lock pins it"
+            )
+        if normalise(name) not in locked:
+            raise DataError(
+                f"{BENTOFILE}: '{name}' is not in {lock_path}; add it to pyproject.toml and run "
+                "`uv lock`"
+            )
+        versions = sorted(locked[normalise(name)])
+        if len(versions) > 1:
+            # A lock split by platform markers: the image must get the one the tests ran.
+            raise DataError(
+                f"{lock_path} locks {name} at {', '.join(versions)}; constrain it to one version "
+                "in pyproject.toml and run `uv lock`"
+            )
+        pins.append(f"{name}=={versions[0]}")
+    return pins
+
+
+def pinned_bentofile(bentofile: str | Path, lock_path: str | Path) -> dict[str, Any]:
+    """bentofile.yaml with its Python packages pinned to uv.lock's versions."""
+    with Path(bentofile).open(encoding="utf-8") as fh:
+        spec = yaml.safe_load(fh)
+    python = spec.setdefault("python", {})
+    python["packages"] = pin(python.get("packages") or [], locked_versions(lock_path), lock_path)
+    return spec
+
+
 def build(tag: str, params: Params) -> str:
-    """`bentoml build` with the exact model tag; return the bento tag."""
-    cmd = [
-        "bentoml",
-        "build",
-        BUILD_CONTEXT,
-        "-f",
-        BENTOFILE,
-        "-o",
-        "tag",
-        *bento_args(tag, params),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    """`bentoml build` with the exact model tag and uv.lock's versions; return the bento tag."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = Path(tmp) / "bentofile.yaml"
+        spec.write_text(yaml.safe_dump(pinned_bentofile(BENTOFILE, LOCKFILE), sort_keys=False))
+        cmd = [
+            "bentoml",
+            "build",
+            BUILD_CONTEXT,
+            "-f",
+            str(spec),
+            "-o",
+            "tag",
+            *bento_args(tag, params),
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise DataError(f"bentoml build failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout.strip().rpartition("__tag__:")[2].strip()

@@ -15,48 +15,23 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tabml import cli, tracking
+from tabml import cli, lineage, tracking
 from tabml.io import DataError, file_md5
+from tabml.params import load_params
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_NAME = "tabml"
 LINEAGE_TAGS = ("git_commit", "git_dirty", "data.train.md5", "data.valid.md5")
-
-
-def model_name() -> str:
-    return os.environ.get("MLFLOW_REGISTERED_MODEL_NAME", DEFAULT_MODEL_NAME)
-
-
-def locked_md5(lock_path: str, out_path: str) -> str:
-    """The md5 that `dvc.lock` records for an output path."""
-    lock_file = Path(lock_path)
-    with lock_file.open(encoding="utf-8") as fh:
-        lock = yaml.safe_load(fh)
-    for stage in lock["stages"].values():
-        for out in stage.get("outs", []):
-            if (lock_file.parent / out["path"]).resolve() == Path(out_path).resolve():
-                return out["md5"]
-    raise DataError(f"{lock_path} records no output {out_path}.")
 
 
 def register(model_path: str, lock_path: str, name: str) -> Any:
     """Register the model that `dvc.lock` pins, once; return its model version."""
     from mlflow.tracking import MlflowClient
 
-    md5 = file_md5(model_path)
-    if md5 != locked_md5(lock_path, model_path):
-        raise DataError(
-            f"{model_path} (md5 {md5}) is not the model {lock_path} pins; "
-            "run `dvc checkout` or `dvc repro` first."
-        )
+    md5 = lineage.check_locked(model_path, lock_path)
     uri = tracking.configure()
     client = MlflowClient()
     existing = client.search_model_versions(f"name = '{name}' and tags.model_md5 = '{md5}'")
@@ -99,7 +74,7 @@ def promote(name: str, alias: str, version: str) -> str | None:
     if previous == str(version):
         return previous  # already there; keep `<alias>-previous` as it is
     if previous is not None:
-        client.set_registered_model_alias(name, f"{alias}-previous", previous)
+        client.set_registered_model_alias(name, lineage.previous(alias), previous)
     client.set_registered_model_alias(name, alias, version)
     log.info("'%s' alias %s: %s -> %s", name, alias, previous, version)
     return previous
@@ -111,11 +86,11 @@ def rollback(name: str, alias: str) -> str:
 
     tracking.configure()
     client = MlflowClient()
-    previous = alias_version(client, name, f"{alias}-previous")
+    previous = alias_version(client, name, lineage.previous(alias))
     if previous is None:
-        raise DataError(f"'{name}' has no alias {alias}-previous to roll back to.")
+        raise DataError(f"'{name}' has no alias {lineage.previous(alias)} to roll back to.")
     client.set_registered_model_alias(name, alias, previous)
-    client.delete_registered_model_alias(name, f"{alias}-previous")
+    client.delete_registered_model_alias(name, lineage.previous(alias))
     return previous
 
 
@@ -134,13 +109,12 @@ def show(name: str) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> None:
     ap = cli.parser(__doc__)
     ap.add_argument("command", choices=["register", "promote", "rollback", "show", "tracked"])
-    ap.add_argument("--name", default=None, help="registered model name")
-    ap.add_argument("--model", default="models/model.joblib")
-    ap.add_argument("--lock", default="dvc.lock")
+    ap.add_argument("--model", default=lineage.MODEL)
+    ap.add_argument("--lock", default=lineage.LOCK)
     ap.add_argument("--alias")
     ap.add_argument("--version")
     args = ap.parse_args(argv)
-    name = args.name or model_name()
+    name = lineage.model_name(load_params(args.params))
     if args.command == "register":
         print(register(args.model, args.lock, name).version)
     elif args.command == "promote":

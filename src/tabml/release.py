@@ -2,12 +2,15 @@
 
     python -m tabml.release images --bento tabml:<version> [--model-version N]
     python -m tabml.release sbom --bento tabml:<version> --out build/sbom
+    python -m tabml.release login      # log the engine in to REGISTRY (REGISTRY_AUTH says how)
+    python -m tabml.release push
 
 Two images: the serving image (`bentoml containerize` of the bento that pins the model) and the
 pipeline image (the top-level Dockerfile). Both carry OCI labels with the commit, the model
 (md5 and registry version) and the data (md5 of the source in dvc.lock). The engine is Docker
 where a daemon answers, podman otherwise (`CONTAINER_ENGINE` overrides). The image names and
-lineage are written to build/release.json, which `make deploy` reads.
+lineage are written to build/release.json, which `make deploy` reads. `login` hands the engine
+its token on standard input, never as an argument; `push` expects the engine to be logged in.
 """
 
 from __future__ import annotations
@@ -21,9 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tabml import cli
+from tabml import cli, lineage
 from tabml.io import DataError, file_md5, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -56,13 +57,11 @@ def sh(*cmd: str) -> str:
     return done.stdout.strip()
 
 
-def lineage(model: str, lock: str, model_version: str | None) -> dict[str, str]:
+def image_labels(model: str, lock: str, model_version: str | None) -> dict[str, str]:
     """Commit, model and data identity of this release."""
-    with Path(lock).open(encoding="utf-8") as fh:
-        stages = yaml.safe_load(fh)["stages"]
-    source = stages["ingest"]["deps"][0]
+    source = lineage.read_lock(lock)["stages"]["ingest"]["deps"][0]
     return {
-        "org.opencontainers.image.revision": sh("git", "rev-parse", "HEAD"),
+        "org.opencontainers.image.revision": lineage.commit(),
         "org.opencontainers.image.source": "tabml",
         "io.tabml.model.md5": file_md5(model),
         "io.tabml.model.version": model_version or "unregistered",
@@ -153,7 +152,7 @@ def sbom(bento: str, out: Path) -> list[Path]:
 
 def images(bento: str, model: str, lock: str, model_version: str | None, ca: str | None) -> dict:
     """Build both images; return what build/release.json records."""
-    tool, labels = engine(), lineage(model, lock, model_version)
+    tool, labels = engine(), image_labels(model, lock, model_version)
     built: dict[str, Any] = {"engine": tool, "bento": bento, "labels": labels}
     for name, build in (
         ("service", lambda: build_service(tool, bento, labels)),
@@ -170,17 +169,52 @@ def images(bento: str, model: str, lock: str, model_version: str | None, ca: str
     return built
 
 
+def credentials(auth: str, env: dict[str, str]) -> tuple[str, str]:
+    """The user and token for `REGISTRY_AUTH=auth`, from the environment the workflow gave."""
+    if auth == "aws":
+        # configure-aws-credentials put the role's session in the environment.
+        region = env.get("AWS_REGION", "")
+        return "AWS", sh("aws", "ecr", "get-login-password", "--region", region)
+    sources = {
+        "github": ("GITHUB_ACTOR", "GITHUB_TOKEN"),
+        "password": ("REGISTRY_USER", "REGISTRY_TOKEN"),
+        "gcp": ("", "GCP_ACCESS_TOKEN"),  # the access token google-github-actions/auth made
+    }
+    if auth not in sources:
+        raise DataError(f"REGISTRY_AUTH is '{auth}': use github, aws, gcp, password or none.")
+    user_var, token_var = sources[auth]
+    user = env.get(user_var, "") if user_var else "oauth2accesstoken"
+    token = env.get(token_var, "")
+    for name, value in ((user_var, user), (token_var, token)):
+        if name and not value:
+            raise DataError(f"{name} is empty: REGISTRY_AUTH={auth} logs in with it.")
+    return user, token
+
+
+def login(registry: str, auth: str) -> str:
+    """Log the engine in to the registry's host; the token goes through standard input."""
+    host = registry.split("/")[0]
+    if auth == "none":
+        return f"REGISTRY_AUTH=none: no login to {host}."
+    user, token = credentials(auth, dict(os.environ))
+    tool = engine()
+    done = subprocess.run(
+        [tool, "login", host, "--username", user, "--password-stdin"],
+        input=token,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise DataError(f"{tool} login {host} failed: {tail}")
+    return f"logged in to {host} as {user} ({auth})."
+
+
 def push(registry: str) -> dict:
     """Push both images to `registry`; record them in build/release.json by digest."""
     built = read_json(RELEASE_FILE)
     tool = engine()
-    if user := os.environ.get("REGISTRY_USER"):
-        subprocess.run(
-            [tool, "login", registry.split("/")[0], "-u", user, "--password-stdin"],
-            input=os.environ.get("REGISTRY_TOKEN", ""),
-            text=True,
-            check=True,
-        )
     for name in ("service", "pipeline"):
         local = built[name]["image"]
         remote = f"{registry.rstrip('/')}/{local.rpartition('/')[2]}"
@@ -194,15 +228,27 @@ def push(registry: str) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = cli.parser(__doc__)
-    ap.add_argument("command", choices=["images", "sbom", "push"])
+    ap.add_argument("command", choices=["images", "sbom", "login", "push"])
     ap.add_argument("--bento", help="exact bento tag (make bento prints it)")
     ap.add_argument("--registry", default=os.environ.get("REGISTRY") or None)
+    ap.add_argument(
+        "--auth",
+        default=os.environ.get("REGISTRY_AUTH") or None,
+        help="github, aws, gcp, password or none (default: github for ghcr.io)",
+    )
     ap.add_argument("--model", default="models/model.joblib")
     ap.add_argument("--lock", default="dvc.lock")
     ap.add_argument("--model-version", help="registry version of the model, for the labels")
     ap.add_argument("--ca-bundle", default=os.environ.get("CA_BUNDLE") or None)
     ap.add_argument("--out", default="build/sbom")
     args = ap.parse_args(argv)
+    if args.command == "login":
+        if not args.registry:
+            print("No REGISTRY set: nothing to log in to.")
+            return
+        default = "github" if args.registry.split("/")[0].lower() == "ghcr.io" else "none"
+        print(login(args.registry, args.auth or default))
+        return
     if args.command == "push":
         if not args.registry:
             print("No REGISTRY set: the images stay in this host's engine.")

@@ -1,8 +1,17 @@
-"""The merge workflow (cd.yml) under `act`: build, staging and production on this machine.
+"""The merge workflow (cd.yml) under `act`: build, staging and production.
 
-A throw-away repository plays GitHub (see tests/workflows/harness.py); a real `mlflow server`
-plays the shared tracking server (repository variable MLFLOW_TRACKING_URI); the deploy target is
-`local`, with this test's own container names, image names and ports.
+With TABML_ACT_RUNNER=host (`make test-host`) the jobs run on this machine (act's self-hosted
+mode); by default as follows.
+
+A throw-away repository plays GitHub (see tests/workflows/harness.py) and its jobs run in the
+ubuntu-24.04 stand-in image; a real `mlflow server` plays the shared tracking server (repository
+variable MLFLOW_TRACKING_URI); the deploy target is `local`, with this test's own container
+names, image names and ports. `build` runs in the runner image and builds the images with the
+image's Docker client, through the podman socket act mounts at /var/run/docker.sock, into the
+runner world's podman store. `staging` and `production` run on a self-hosted runner (this
+machine, DEPLOY_RUNS_ON), with podman on the same store: through podman's Docker-compatible
+API a `docker run` that names no open-files limit gets one this kernel refuses, and deploying
+to the `local` target means running the service on the machine that hosts it anyway.
 """
 
 from __future__ import annotations
@@ -18,14 +27,17 @@ import yaml
 from containers import remove_ours
 from harness import ActRepo, ActRun, push_event
 from mlflow.tracking import MlflowClient
+from runner_image import Runner, act_in_image, copy_image, runner_or_fail, storage_conf
 
 from tabml import smoke
 from tabml.serving.server import free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.container]
+# The three jobs in containers take about 9 minutes alone here, more on busy cores.
+pytestmark = [pytest.mark.slow, pytest.mark.container, pytest.mark.timeout(2400)]
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_NAME = "tabml-cd"
+BASE_IMAGE = "docker.io/library/python:3.11-slim"  # what the Dockerfiles start from
 
 
 @dataclass
@@ -37,29 +49,55 @@ class Delivery:
 
 
 @pytest.fixture(scope="module")
-def delivery(engine, mlflow_server, tmp_path_factory) -> Iterator[Delivery]:
-    repo = ActRepo(ROOT, tmp_path_factory.mktemp("cd"))
+def runner(engine, tmp_path_factory) -> Iterator[Runner]:
+    """The runner-like image and its engine socket (tests/workflows/runner_image.py)."""
+    with runner_or_fail(tmp_path_factory.mktemp("cd-runner")) as ready:
+        yield ready
+
+
+@pytest.fixture(scope="module")
+def delivery(engine, mlflow_server, tmp_path_factory, request) -> Iterator[Delivery]:
+    runner = request.getfixturevalue("runner") if act_in_image() else None
+    repo = ActRepo(ROOT, tmp_path_factory.mktemp("cd"), runner)
     prefix = f"tabmlcd{os.getpid()}"
     ports = {"production": free_port(), "staging": free_port()}
     params_file = repo.path / "params.yaml"
     params = yaml.safe_load(params_file.read_text())
+    logs = tmp_path_factory.mktemp("cd-logs")
     params["deploy"].update(
         container_prefix=prefix,
         ports=ports,
         candidate_port_offset=1,
-        log_dir=str(tmp_path_factory.mktemp("cd-logs")),
+        log_dir=str(logs),
     )
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     head = repo.commit("Deploy settings of this test")
     settings = {
         "SERVICE_IMAGE": f"localhost/{prefix}-service",
         "PIPELINE_IMAGE": f"localhost/{prefix}-pipeline",
-        "CONTAINER_ENGINE": engine,
         "BENTOML_HOME": str(tmp_path_factory.mktemp("cd-bentoml")),
         "MLFLOW_REGISTERED_MODEL_NAME": MODEL_NAME,
         "MLFLOW_EXPERIMENT_NAME": "cd",
     }
     extra = ["--var", f"MLFLOW_TRACKING_URI={mlflow_server}"]
+    saved = os.environ.get("CONTAINERS_STORAGE_CONF")
+    if runner:
+        settings |= {
+            # No engine named: in the container `docker info` answers through the mounted
+            # socket (DOCKER_HOST empty means that socket); on this machine it does not, so
+            # podman is used.
+            "DOCKER_HOST": "",
+            # The classic builder: podman builds the Dockerfile (BuildKit is not on its API).
+            "DOCKER_BUILDKIT": "0",
+        }
+        extra += ["--var", "DEPLOY_RUNS_ON=tabml-deploy"]
+        extra += ["--platform", "tabml-deploy=-self-hosted"]
+        # The jobs' engine is the runner world's podman store: it needs the base image, and
+        # this module's own podman commands (cleaning up) must look there too.
+        copy_image(BASE_IMAGE)
+        os.environ["CONTAINERS_STORAGE_CONF"] = str(storage_conf())
+    else:
+        settings["CONTAINER_ENGINE"] = engine
     for name, value in settings.items():
         extra += ["--env", f"{name}={value}"]
     try:
@@ -67,6 +105,10 @@ def delivery(engine, mlflow_server, tmp_path_factory) -> Iterator[Delivery]:
         yield Delivery(repo, run, mlflow_server, ports)
     finally:
         remove_ours(engine, prefix)
+        if saved is None:
+            os.environ.pop("CONTAINERS_STORAGE_CONF", None)
+        else:
+            os.environ["CONTAINERS_STORAGE_CONF"] = saved
 
 
 def test_merge_ships_through_staging_to_production(delivery):

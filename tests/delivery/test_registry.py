@@ -43,7 +43,7 @@ def test_register_refuses_a_model_the_lock_does_not_pin(pipeline, store, tmp_pat
     changed.write_bytes((pipeline.path / "models/model.joblib").read_bytes() + b"\0")
     lock = tmp_path / "dvc.lock"
     shutil.copy2(pipeline.path / "dvc.lock", lock)
-    with pytest.raises(DataError, match=r"is not the model .*dvc\.lock pins"):
+    with pytest.raises(DataError, match=r"is not what .*dvc\.lock pins"):
         registry.register(str(changed), str(lock), NAME)
 
 

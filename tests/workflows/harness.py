@@ -1,12 +1,16 @@
-"""Run the project's real GitHub workflows on this machine with `act`, on a throw-away repository.
+"""Run the project's real GitHub workflows with `act`, on a throw-away repository.
 
-`act` runs each job's `run:` steps on the host (`-P ubuntu-latest=-self-hosted`). Actions that
-cannot be fetched here are replaced, by their pinned `owner/repo@sha`, with the composite
-actions under `actions/`, which do the same job locally: checkout copies the event's commit from
-the throw-away repository, cache and artifacts are directories, uv comes from PATH. The CML
-command is `bin/cml`, which writes what it would post to a file (and, for a pull request, pushes
-its branch to the throw-away repository); `bin/gh` records the workflows it would start. Any
-workflow test (pull requests, merges, schedules) can use `ActRepo` with its own events.
+Two modes. With a `Runner` (runner_image.py), `act` runs each job in a container of the
+ubuntu-24.04 stand-in image through podman's Docker API, as GitHub runs it on a fresh VM: no
+Python 3.11 and no uv until the workflow's setup actions install them. Without one (host mode,
+`-P ubuntu-latest=-self-hosted`), the `run:` steps run on this machine. Actions that cannot be
+fetched here are replaced, by their pinned `owner/repo@sha`, with the composite actions under
+`actions/`, which keep the real inputs (test_upstream_actions.py) and do the same job locally:
+checkout copies the event's commit from the throw-away repository, setup-python and setup-uv
+install into the tool cache, cache and artifacts are directories. The CML command is `bin/cml`,
+which writes what it would post to a file (and, for a pull request, pushes its branch to the
+throw-away repository); `bin/gh` records the workflows it would start. Any workflow test
+(pull requests, merges, schedules) can use `ActRepo` with its own events.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner_image import Runner
+
 from tabml.workspace import copy_project, git
 
 HERE = Path(__file__).resolve().parent
@@ -33,14 +39,20 @@ CML = HERE / "bin" / "cml"
 GH = HERE / "bin" / "gh"
 STAND_INS = {
     "actions/checkout": "checkout",
+    "actions/setup-python": "setup-python",
     "astral-sh/setup-uv": "setup-uv",
     "actions/cache": "cache",
     "actions/upload-artifact": "upload-artifact",
     "actions/download-artifact": "download-artifact",
+    # cd.yml's cloud registry logins: skipped unless REGISTRY_AUTH names the cloud.
+    "aws-actions/configure-aws-credentials": "configure-aws-credentials",
+    "google-github-actions/auth": "gcp-auth",
 }
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@([0-9a-f]{40})\b", re.M)
 ACT_TIMEOUT = 1200  # seconds; one act run reproduces the whole pipeline at most
 LEAKY_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "VIRTUAL_ENV", "MAKEFLAGS", "MFLAGS")
+# Where the job container sees the source repository: act makes the workspace at the host path.
+CONTAINER_SOURCE = "/var/lib/tabml-act/source"
 REPOSITORY = {"full_name": "tabml/tabml", "name": "tabml", "owner": {"login": "tabml"}}
 
 
@@ -93,8 +105,9 @@ class ActRun:
 class ActRepo:
     """A copy of the project committed to its own repository, and `act` runs on its commits."""
 
-    def __init__(self, root: Path, tmp: Path) -> None:
+    def __init__(self, root: Path, tmp: Path, runner: Runner | None = None) -> None:
         self.path = copy_project(root, tmp / "repo")
+        self.runner = runner  # None: jobs run on this machine (host mode)
         self.store = tmp / "store"
         self.cache = self.store / "cache"  # shared by every run, like a repository's caches
         self.runs: list[ActRun] = []
@@ -122,11 +135,16 @@ class ActRepo:
         job: str,
         artifacts: Path | None = None,
         extra: Sequence[str] = (),
+        host: bool = False,
+        mounts: Sequence[Path] = (),
     ) -> ActRun:
         """Run `job` (and the jobs it needs) of `workflow` for `event` at the current HEAD.
 
+        Jobs run in the runner image when the repository has a runner, unless `host`; `mounts`
+        are more host directories the job container must see at their host paths.
         `extra`: more `act` arguments, such as `--var NAME=value` for repository variables.
         """
+        runner = None if host else self.runner
         run_dir = self.store / f"run-{len(self.runs) + 1}-{event_name}-{job}"
         run_dir.mkdir(parents=True)
         artifacts = artifacts or run_dir / "artifacts"
@@ -134,12 +152,17 @@ class ActRepo:
         cmd = [
             "act", event_name, "--eventpath", str(run_dir / "event.json"),
             "--workflows", f".github/workflows/{workflow}", "--job", job,
-            "--platform", "ubuntu-latest=-self-hosted", "--no-skip-checkout", "--no-cache-server",
-            "--env", f"TABML_ACT_SOURCE={self.path}", "--env", f"TABML_ACT_CACHE={self.cache}",
+            "--no-skip-checkout", "--no-cache-server",
+            "--env", f"TABML_ACT_CACHE={self.cache}",
             "--env", f"TABML_ACT_ARTIFACTS={artifacts}", "--env", f"CML={CML}",
             "--env", f"TABML_ACT_CML_OUT={run_dir / 'comment.md'}", "--env", f"GH={GH}",
             "--env", f"TABML_ACT_GH_OUT={run_dir / 'gh.txt'}",
         ]  # fmt: skip
+        if runner:
+            cmd += self.container_args(runner, artifacts, mounts)
+        else:
+            cmd += ["--platform", "ubuntu-latest=-self-hosted"]
+            cmd += ["--env", f"TABML_ACT_SOURCE={self.path}"]
         for mapping in local_repositories(self.path / ".github/workflows"):
             cmd += ["--local-repository", mapping]
         cmd += list(extra)
@@ -151,9 +174,17 @@ class ActRepo:
         }
         if self.uv_cache:
             env["UV_CACHE_DIR"] = self.uv_cache
+        if runner:
+            env["DOCKER_HOST"] = f"unix://{runner.socket}"
         start = time.perf_counter()
         done = subprocess.run(
-            cmd, cwd=self.path, env=env, capture_output=True, text=True, timeout=ACT_TIMEOUT
+            cmd,
+            cwd=self.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=ACT_TIMEOUT,
         )
         output = done.stdout + done.stderr
         (run_dir / "act.log").write_text(output, encoding="utf-8")
@@ -161,7 +192,42 @@ class ActRepo:
             done.returncode, output, time.perf_counter() - start, artifacts, run_dir / "comment.md"
         )
         self.runs.append(run)
+        if runner:
+            print(f"\nact {workflow} {job} in {runner.image}: {run.seconds:.0f} s")
         return run
+
+    def container_args(
+        self, runner: Runner, artifacts: Path, mounts: Sequence[Path] = ()
+    ) -> list[str]:
+        """`act` arguments that run the jobs in the runner image through podman's socket.
+
+        The paths the stand-ins read and write are bind-mounted at their host paths; the
+        source repository elsewhere, because act puts the job's workspace at the host path.
+        uv's cache is this machine's, as setup-uv's `enable-cache` restores it on GitHub.
+        """
+        # All of tests/workflows: the CML stand-in reads CML's options from upstream/.
+        shared = {self.store, artifacts, HERE, runner.python_dist, runner.uv_dist, *mounts}
+        if self.uv_cache:
+            shared.add(Path(self.uv_cache))
+        # The open-files limit podman's compatible API would set is above what this kernel allows.
+        volumes = [
+            "--ulimit nofile=1024:20000 --ulimit nproc=4096:4096",
+            f"-v {self.path}:{CONTAINER_SOURCE}",
+        ]
+        volumes += [f"-v {path}:{path}" for path in sorted(shared)]
+        args = [
+            "--platform", f"ubuntu-latest={runner.image}", "--pull=false", "--network", "host",
+            "--container-daemon-socket", f"unix://{runner.socket}",
+            "--container-options", " ".join(volumes),
+            "--env", f"TABML_ACT_SOURCE={CONTAINER_SOURCE}",
+            # For jobs a workflow sends to a self-hosted runner (this machine) instead.
+            "--env", f"TABML_ACT_HOST_SOURCE={self.path}",
+            "--env", f"TABML_ACT_PYTHON_DIST={runner.python_dist}",
+            "--env", f"TABML_ACT_UV_DIST={runner.uv_dist}",
+        ]  # fmt: skip
+        if self.uv_cache:
+            args += ["--env", f"UV_CACHE_DIR={self.uv_cache}"]
+        return args
 
 
 def pull_request_event(number: int, head: str, head_ref: str, base: str) -> dict[str, Any]:

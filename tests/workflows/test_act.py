@@ -1,4 +1,4 @@
-"""The real pull-request workflow, run on this machine with `act` (see harness.py).
+"""The real pull-request workflow, run with `act` (see harness.py and conftest.py).
 
 One throw-away repository plays GitHub: main is pushed first (its DVC cache is every pull
 request's warm start), then pull requests that change a parameter, corrupt the data, or change
@@ -26,7 +26,8 @@ from harness import (
     workflow_run_event,
 )
 
-pytestmark = pytest.mark.slow
+# Seven act runs in the runner image (about 25 minutes on 2 busy cores) set up the first test.
+pytestmark = [pytest.mark.slow, pytest.mark.container, pytest.mark.timeout(3000)]
 
 TRAINED = "Running stage 'train'"
 TRAIN_FROM_CACHE = "Stage 'train' is cached - skipping run, checking out outputs"

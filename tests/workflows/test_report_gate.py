@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import http.server
 import json
+import struct
 import sys
 import threading
+import zlib
 from argparse import Namespace
 from pathlib import Path
 
@@ -102,11 +104,30 @@ def test_tolerances_compare_only_metrics_of_the_same_rows(workspace):
     assert "valid.roc_auc (floor: 0.5500 below the floor 0.6)" in done.stderr
 
 
-def test_an_unknown_base_is_no_base(root, monkeypatch):
+def test_no_base_only_when_none_is_named_and_an_unknown_one_is_an_error(root, monkeypatch):
     monkeypatch.chdir(root)
-    assert gate.resolve("0" * 40) is None  # a first push to a branch
+    assert gate.resolve("0" * 40) is None  # a push that created its branch
     assert gate.resolve("") is None
     assert len(gate.resolve("HEAD") or "") == 40
+    with pytest.raises(gate.UnknownBaseError, match="'no-such-branch' is not in this clone"):
+        gate.resolve("no-such-branch")
+
+
+def test_gate_and_report_on_a_base_that_does_not_resolve(workspace, tmp_path):
+    metrics = workspace.path / "reports/metrics.json"
+    cmd = [sys.executable, "-m", "tabml.gate", "--base", "no-such-branch", "--metrics"]
+    done = workspace.run(*cmd, str(metrics), check=False)
+    assert done.returncode == gate.EXIT_BAD_BASE
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert errors == [errors[0]] and errors[0].startswith("ERROR: base revision 'no-such-branch'")
+    done = workspace.run(
+        sys.executable, "-m", "tabml.report", "--base", "no-such-branch", "--out", str(tmp_path),
+        "--metrics", str(metrics), "--validation", "reports/validation.json",
+        "--summary", "reports/validation.md",
+    )  # fmt: skip
+    report = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "**Warning:** base revision 'no-such-branch' is not in this clone" in report
+    assert "No base revision given" not in report
 
 
 def test_report_truncates_at_a_line_with_a_pointer():
@@ -145,26 +166,108 @@ def test_production_section_says_plainly_when_no_server_is_configured(monkeypatc
 # --- the comment: the report is untrusted input -------------------------------------------
 
 
+def tiny_png(width: int = 1, height: int = 1) -> bytes:
+    """A valid PNG: signature, IHDR with its CRC, one IDAT, IEND."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b"".join(b"\0" + b"\x80" * width for _ in range(height)))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", pixels)
+        + chunk(b"IEND", b"")
+    )
+
+
 def write_report(directory: Path, text: str) -> Path:
     (directory / "plots").mkdir(parents=True)
-    (directory / "plots/roc.png").write_bytes(b"\x89PNG fake but present")
+    (directory / "plots/roc.png").write_bytes(tiny_png())
     (directory / "report.md").write_text(text)
     return directory
 
 
+def body_of(folder: Path, copy: Path, publish: bool, run_url: str = "https://run/1") -> str:
+    text = (folder / "report.md").read_text()
+    copy.mkdir(exist_ok=True)
+    left_out = comment.collect(folder, copy, text)
+    return comment.comment_body(text, left_out, publish=publish, run_url=run_url)
+
+
 def test_comment_links_images_to_the_run_unless_published(tmp_path):
     folder = write_report(tmp_path / "r", "![ROC](plots/roc.png)\n![Secret](../../etc/passwd)\n")
-    text = (folder / "report.md").read_text()
-    body = comment.comment_body(text, folder, publish=False, run_url="https://run/1")
+    body = body_of(folder, tmp_path / "copy", publish=False)
     assert "[ROC (image in the `report` artifact)](https://run/1)" in body
     assert "image `../../etc/passwd` is not part of the report" in body
-    published = comment.comment_body(text, folder, publish=True, run_url="https://run/1")
+    assert (tmp_path / "copy/plots/roc.png").read_bytes() == tiny_png()
+    published = body_of(folder, tmp_path / "copy", publish=True)
     assert "![ROC](plots/roc.png)" in published and "passwd)" not in published
 
 
-def test_comment_body_stays_under_the_limit(tmp_path):
-    body = comment.comment_body("x" * 100_000, tmp_path, publish=False, run_url="u")
-    assert len(body) < comment.COMMENT_LIMIT and body.endswith("artifact of u._")
+def test_comment_leaves_out_what_is_not_a_plain_png_of_the_report(tmp_path):
+    folder = write_report(tmp_path / "r", "")
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(tiny_png())
+    (folder / "plots/link.png").symlink_to(outside)
+    (folder / "linked").symlink_to(tmp_path)
+    (folder / "plots/text.png").write_text("#!/bin/sh\necho not an image\n")
+    (folder / "plots/crc.png").write_bytes(tiny_png()[:29] + b"\0\0\0\0" + tiny_png()[33:])
+    (folder / "plots/huge.png").write_bytes(tiny_png(20_000, 1))
+    (folder / "plots/dir.png").mkdir()
+    names = ["link", "text", "crc", "huge", "dir", "missing"]
+    text = "".join(f"![{n}](plots/{n}.png)\n" for n in names)
+    text += "![up](../outside.png)\n![via](linked/outside.png)\n![abs](/etc/passwd.png)\n"
+    text += "![dot](plots/.hidden.png)\n![ok](plots/roc.png)\n"
+    left_out = comment.collect(folder, tmp_path / "copy", text)
+    assert set(left_out) == {
+        *(f"plots/{n}.png" for n in names), "../outside.png", "linked/outside.png",
+        "/etc/passwd.png", "plots/.hidden.png",
+    }  # fmt: skip
+    assert "not a PNG image" in left_out["plots/text.png"]
+    assert "IHDR" in left_out["plots/crc.png"]
+    assert "20000x1" in left_out["plots/huge.png"]
+    assert "not a regular file" in left_out["plots/dir.png"]
+    assert [p.name for p in (tmp_path / "copy").rglob("*") if p.is_file()] == ["roc.png"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[a](https://evil.example/x)", "[a\\](https://evil.example/x)"),
+        ("![a](/proc/self/environ)", "![a\\](/proc/self/environ)"),
+        (
+            "[a][ref] and [ref][]\n\n[ref]: /etc/passwd",
+            "[a\\][ref] and [ref\\][]\n\n[ref\\]: /etc/passwd",
+        ),
+        (
+            "<https://evil.example> <a@b.c> <img src=x> a <= b",
+            "\\<https://evil.example> \\<a@b.c> \\<img src=x> a <= b",
+        ),
+        ("\\](kept escaped) \\\\](x)", "\\](kept escaped) \\\\\\](x)"),
+        ("| a [1, 2] | `x` |", "| a [1, 2] | `x` |"),
+    ],
+)
+def test_links_and_definitions_are_kept_as_text(text, expected):
+    assert comment.neutralise(text) == expected
+
+
+def test_comment_body_stays_under_the_limit():
+    body = comment.comment_body("x" * 100_000, {}, publish=False, run_url="https://u")
+    assert len(body) < comment.COMMENT_LIMIT and body.endswith("artifact of https://u._")
+
+
+def test_a_missing_report_is_one_line_naming_the_directory(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        comment.main(
+            ["--report-dir", str(tmp_path / "none"), "--head-sha", "beef", "--repo", "o/r"]
+        )
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "report.md" in err and str(tmp_path / "none") in err
 
 
 class PullRequestApi(http.server.BaseHTTPRequestHandler):

@@ -1,4 +1,4 @@
-"""The continuous-training workflows, run on this machine with `act` (see harness.py).
+"""The continuous-training workflows, run with `act` (see harness.py and conftest.py).
 
 A throw-away repository plays GitHub with main as shipped. `monitor.yml` finds the drift of the
 newest rows and starts the retraining (the `gh` stand-in records the call). A manual dispatch of
@@ -17,14 +17,14 @@ from harness import REPOSITORY, ActRepo
 
 from tabml.ingest import read_source
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.container, pytest.mark.timeout(2400)]
 
 CHANGED = {"params.yaml", "dvc.lock", "reports/metrics.json", "data/reference/profile.json"}
 
 
 @pytest.fixture(scope="module")
-def repo(root, tmp_path_factory):
-    return ActRepo(root, tmp_path_factory.mktemp("act-ct"))
+def repo(root, tmp_path_factory, act_runner):
+    return ActRepo(root, tmp_path_factory.mktemp("act-ct"), act_runner)
 
 
 @pytest.fixture(scope="module")
@@ -94,13 +94,13 @@ def test_the_window_moved_to_the_newest_rows_and_the_lock_follows(retrain, propo
     rows = len(read_source(str(repo.path / params["ingest"]["source"]), params["ingest"]["sep"]))
     assert before["ingest"]["start"] == 0
     assert params["ingest"]["start"] == rows - params["retrain"]["window_rows"]
-    assert params["validate"]["reference_start"] == params["ingest"]["start"]
+    assert params["drift"]["reference_start"] == params["ingest"]["start"]
     lock = yaml.safe_load(show(repo, proposal, "dvc.lock"))
     assert lock["stages"]["ingest"]["params"]["params.yaml"]["ingest"] == params["ingest"]
     profile = json.loads(show(repo, proposal, "data/reference/profile.json"))
     assert [profile["start"], profile["stop"]] == [
-        params["validate"]["reference_start"],
-        params["validate"]["reference_stop"],
+        params["drift"]["reference_start"],
+        params["drift"]["reference_stop"],
     ]
     old = json.loads(show(repo, "main", "reports/metrics.json"))
     new = json.loads(show(repo, proposal, "reports/metrics.json"))

@@ -55,7 +55,12 @@ def test_actionlint_finds_nothing():
 
 def test_zizmor_offline_finds_nothing_and_every_ignore_says_why():
     done = run(
-        "zizmor", "--offline", "--no-progress", *map(str, WORKFLOWS), ".github/dependabot.yml"
+        "zizmor",
+        "--offline",
+        "--pedantic",
+        "--no-progress",
+        *map(str, WORKFLOWS),
+        ".github/dependabot.yml",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     for path in WORKFLOWS:
@@ -120,7 +125,13 @@ def test_comment_workflow_runs_trusted_code_only():
         "pull-requests": "write",
     }
     runs = [step["run"] for step in job["steps"] if "run" in step]
-    assert runs == ["make comment"], "the posting job runs nothing but the comment target"
+    assert runs == ["make install-cml", "make comment"], "the posting job installs CML and posts"
+    # CML is installed before anything the pull request made is on disk, and that lands
+    # outside the checkout.
+    order = [step.get("run") or step["uses"].split("@")[0] for step in job["steps"]]
+    assert order.index("make install-cml") < order.index("actions/download-artifact")
+    (download,) = [s for s in job["steps"] if "download-artifact" in s.get("uses", "")]
+    assert download["with"]["path"].startswith("${{ runner.temp }}/")
 
 
 def test_dependabot_watches_actions_and_python():
