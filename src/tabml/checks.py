@@ -1,29 +1,27 @@
-"""The measurements behind the batch checks, and the report they feed.
+"""The measurements behind the batch checks.
 
 `schema.py` declares every check; this module holds what they compute. Each batch-level rule
 measures one number over the whole batch (a share, a count, an AUC, a drift index) with
 vectorised pandas and numpy, so that a failure can say what was measured, not only that a
-check failed. Nothing here reads files or params.
+check failed; `tabml.findings` turns failures into the report. Nothing here reads files or
+params.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-ERROR, DROPPED, WARNING = "error", "dropped", "warning"
+from tabml.drift import column_psi, moved
+
 MAX_EXAMPLES = 5
-# Reference bins for numeric drift (deciles) and the share floor that keeps PSI finite.
-DRIFT_QUANTILES = tuple(q / 10 for q in range(1, 10))
-PSI_FLOOR = 1e-4
 # Share of an added column's values that must pass a missing column's checks to call it a rename.
 RENAME_FIT = 0.99
 
@@ -81,23 +79,6 @@ class RowRule:
 
     def check(self) -> pa.Check:
         return pa.Check(self.mask, name=self.name)
-
-
-@dataclass
-class Finding:
-    """One line of the report: a failing (check, column) with counts and example values."""
-
-    check: str
-    column: str
-    severity: str
-    failing: int | None
-    examples: list[str]
-    rule: str = ""
-    rows: pd.Index | None = field(default=None, repr=False)  # failing row labels, if row-level
-
-    def to_dict(self) -> dict[str, Any]:
-        keys = ("check", "column", "severity", "failing", "examples", "rule")
-        return {key: getattr(self, key) for key in keys}
 
 
 # Measurements -------------------------------------------------------------------------------
@@ -245,239 +226,14 @@ def _fit(values: pd.Series, column: pa.Column) -> float:
     return 1.0
 
 
-# Reference profile and drift ---------------------------------------------------------------
+# Drift against the reference profile (measures in tabml.drift) ----------------------------
 
 
-def build_profile(frame: pd.DataFrame, exclude: Sequence[str] = ()) -> dict[str, Any]:
-    """Distribution of every column: decile bins for numbers, shares for categories."""
-    profile: dict[str, Any] = {}
-    for name in frame.columns:
-        if name in exclude:
-            continue
-        values = frame[name]
-        if pd.api.types.is_numeric_dtype(values):
-            edges = np.unique(values.quantile(DRIFT_QUANTILES).to_numpy())
-            profile[name] = {
-                "kind": "numeric",
-                "edges": [round(float(e), 6) for e in edges],
-                "shares": _rounded(_bin_shares(values, edges)),
-                "median": round(float(values.median()), 6),
-            }
-        else:
-            shares = values.value_counts(normalize=True, sort=False).sort_index()
-            profile[name] = {
-                "kind": "categorical",
-                "shares": dict(zip(shares.index, _rounded(shares.to_numpy()), strict=True)),
-            }
-    return profile
-
-
-def _rounded(values: np.ndarray) -> list[float]:
-    return [round(float(v), 6) for v in values]
-
-
-def _bin_shares(values: pd.Series, edges: np.ndarray) -> np.ndarray:
-    bins = np.searchsorted(edges, values.dropna().to_numpy(), side="right")
-    counts = np.bincount(bins, minlength=len(edges) + 1)
-    return counts / max(counts.sum(), 1)
-
-
-def psi(actual: np.ndarray, expected: np.ndarray) -> float:
-    """Population stability index between two share vectors over the same bins."""
-    a, e = np.maximum(actual, PSI_FLOOR), np.maximum(expected, PSI_FLOOR)
-    return float(((a - e) * np.log(a / e)).sum())
-
-
-def numeric_drift(frame: pd.DataFrame, column: str, reference: Mapping[str, Any]) -> Measure:
-    """PSI of the column's distribution over the reference deciles."""
-    if column not in frame or not pd.api.types.is_numeric_dtype(frame[column]):
+def drift(frame: pd.DataFrame, column: str, reference: Mapping[str, Any]) -> Measure:
+    """PSI of the column against its reference profile, and what moved."""
+    if column not in frame:
         return Measure(None)
-    values = frame[column]
-    if values.notna().sum() == 0:
-        return Measure(None)
-    edges = np.asarray(reference["edges"], dtype=float)
-    index = psi(_bin_shares(values, edges), np.asarray(reference["shares"]))
-    median = f"median {values.median():.4g} (reference {reference['median']:.4g})"
-    return Measure(index, None, (f"PSI {index:.2f}", median))
-
-
-def category_drift(frame: pd.DataFrame, column: str, reference: Mapping[str, Any]) -> Measure:
-    """The largest change, in share points, of any category against the reference."""
-    if column not in frame or pd.api.types.is_numeric_dtype(frame[column]) or frame.empty:
-        return Measure(None)
-    now = frame[column].value_counts(normalize=True)
-    before = pd.Series(reference["shares"], dtype=float)
-    both = pd.concat([now.rename("now"), before.rename("before")], axis=1).fillna(0.0)
-    change = (both["now"] - both["before"]).abs().sort_values(ascending=False, kind="stable")
-    shown = tuple(
-        f"{name}: {both.at[name, 'now']:.1%} (reference {both.at[name, 'before']:.1%})"
-        for name in change.index[:3]
-    )
-    return Measure(float(change.iloc[0]), None, shown)
-
-
-# Failures to findings ----------------------------------------------------------------------
-
-# Plain words for pandera's built-in checks, so that the report explains itself.
-BUILTIN_RULES = {
-    "column_in_dataframe": "the column must be present",
-    "column_in_schema": "only the schema's columns may be present",
-    "not_nullable": "no nulls",
-    "isin": "value in the allowed set",
-    "greater_than_or_equal_to": "value >= the bound",
-    "less_than_or_equal_to": "value <= the bound",
-    "greater_than": "value > the bound",
-    "dtype": "the column's type",
-}
-
-
-def collect(
-    schema: pa.DataFrameSchema,
-    frame: pd.DataFrame,
-    severity: str,
-    rules: Mapping[str, Rule | RowRule],
-) -> list[Finding]:
-    """Validate lazily and turn every failure into a finding with counts and examples."""
-    try:
-        # inplace: no coercion is configured, so nothing is changed, and no copy is made.
-        schema.validate(frame, lazy=True, inplace=True)
-    except pa.errors.SchemaErrors as exc:
-        return findings(exc.failure_cases, frame, severity, rules)
-    return []
-
-
-def findings(
-    cases: pd.DataFrame, frame: pd.DataFrame, severity: str, rules: Mapping[str, Rule | RowRule]
-) -> list[Finding]:
-    """One finding per failing (column, check), in the order pandera found them."""
-    out: list[Finding] = []
-    wrong_type = set(cases.loc[cases["check"].str.startswith("dtype("), "column"])
-    table = cases["schema_context"] != "Column"
-    for check, group in cases[table].groupby("check", sort=False):
-        rule = rules.get(str(check))
-        if isinstance(rule, Rule):
-            try:
-                measured = rule.measure(frame)
-            except Exception as exc:  # pandera caught it once already: report, do not crash
-                measured = Measure(None, None, (f"{type(exc).__name__}: {exc}",))
-            out.append(
-                Finding(rule.name, measured.column or rule.column, severity, measured.failing,
-                        list(measured.examples), rule.text)
-            )  # fmt: skip
-        elif isinstance(rule, RowRule):
-            rows = pd.Index(group["index"].dropna().unique())
-            # Distinct combinations of the rule's columns among the first failing rows.
-            shown = frame.loc[rows[: MAX_EXAMPLES * 20], list(rule.columns)].drop_duplicates()
-            examples = [
-                ", ".join(f"{c}={v}" for c, v in row.items())
-                for _, row in shown.head(MAX_EXAMPLES).iterrows()
-            ]
-            out.append(
-                Finding(rule.name, ", ".join(rule.columns), severity, len(rows), examples,
-                        rule.text, rows)
-            )  # fmt: skip
-        else:  # a column missing from the data or not in the schema
-            for name in group["failure_case"].astype(str):
-                out.append(Finding(str(check), name, severity, None, [], _builtin_rule(check)))
-    for (column, check), group in cases[~table].groupby(["column", "check"], sort=False):
-        check = str(check)
-        if column in wrong_type and not check.startswith("dtype("):
-            continue  # range or set checks on a column of the wrong type only repeat the error
-        if check.startswith("dtype("):
-            failing, examples = _wrong_type(frame[column], check)
-            rows = None
-        else:
-            rows = pd.Index(group["index"].dropna().unique())
-            failing = len(rows)
-            examples = _shown(group["failure_case"])
-        out.append(
-            Finding(check, str(column), severity, failing, examples, _builtin_rule(check), rows)
-        )
-    return out
-
-
-def _builtin_rule(check: str) -> str:
-    return BUILTIN_RULES.get(str(check).split("(", 1)[0], "")
-
-
-def _shown(values: pd.Series) -> list[str]:
-    text = values.astype(object).map(lambda v: "null" if _is_null(v) else str(v))
-    return [str(v) for v in pd.unique(text)[:MAX_EXAMPLES]]
-
-
-def _is_null(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
-
-
-def _wrong_type(values: pd.Series, check: str) -> tuple[int, list[str]]:
-    """Rows whose value does not fit the expected type, and a few of them."""
-    expected = re.sub(r"dtype\('?([^')]*)'?\)", r"\1", check)
-    if expected.startswith(("int", "float")):
-        numbers = pd.to_numeric(values, errors="coerce")
-        bad = numbers.isna()
-        if expected.startswith("int"):
-            bad |= numbers.notna() & (numbers % 1 != 0)
-    else:
-        bad = values.notna()  # numbers where text belongs: every value is of the wrong type
-    failing = int(bad.sum()) or len(values)
-    return failing, [f"found {values.dtype}", *_shown(values[bad] if bad.any() else values)]
-
-
-# Report --------------------------------------------------------------------------------------
-
-MAX_CELL = 100
-
-
-def verdict(report: dict[str, Any]) -> str:
-    """One line a reviewer can act on."""
-    size = f"{report['rows']:,} rows x {report['columns']} columns"
-    warned = len(report["warnings"])
-    warnings = f"{warned} drift warning(s), which do not stop the pipeline" if warned else ""
-    if not report["passed"]:
-        extra = f" and {warned} warning(s)" if warned else ""
-        return (
-            f"Data validation FAILED: {len(report['failures'])} error(s){extra} in {size}. "
-            "Nothing was written; the pipeline stops before training."
-        )
-    notes = [f"{report['rows_dropped']:,} invalid rows dropped"] if report["rows_dropped"] else []
-    return "; ".join([f"Data validation passed: {size}", *notes, *filter(None, [warnings])]) + "."
-
-
-def to_markdown(report: dict[str, Any]) -> str:
-    """The report for a terminal and a pull-request comment: verdict, table, how to read it."""
-    lines = [f"**{report['verdict']}**", ""]
-    findings = report["failures"] + report["dropped"] + report["warnings"]
-    if findings:
-        lines += [*markdown_table(findings), ""]
-    lines.append(
-        f"Severity: **{ERROR}** stops the pipeline before training; **{DROPPED}**: rows removed "
-        f"(`validate.invalid_rows: drop`); **{WARNING}**: reported only. "
-        "Thresholds: section `validate` of `params.yaml`."
-    )
-    ref = report["reference"]
-    if ref:
-        lines.append(
-            f"Drift reference: rows [{ref['start']}, {ref['stop']}) of `{ref['source']}` "
-            f"({ref['rows']:,} rows, the training window)."
-        )
-    return "\n".join(lines) + "\n"
-
-
-def markdown_table(findings: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Findings as markdown rows: check, column, severity, failing rows, examples, rule."""
-    lines = [
-        "| check | column | severity | failing rows | examples | rule |",
-        "|---|---|---|---:|---|---|",
-    ]
-    for f in findings:
-        failing = "" if f["failing"] is None else f"{f['failing']:,}"
-        examples = ", ".join("`" + _cell(e).replace("`", "'") + "`" for e in f["examples"])
-        cells = (_cell(f["check"]), _cell(f["column"]), f["severity"], failing, examples)
-        lines.append("| " + " | ".join([*cells, _cell(f["rule"])]) + " |")
-    return lines
-
-
-def _cell(text: str) -> str:
-    """Text that cannot break a table row, cut to a readable length."""
-    text = " ".join(str(text).split()).replace("|", "\\|")
-    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 3] + "..."
+    value = column_psi(frame[column], reference)
+    if value is None:
+        return Measure(None)  # a column of the wrong type: its dtype check reports it
+    return Measure(value, None, (f"PSI {value:.2f}", *moved(frame[column], reference)))

@@ -11,7 +11,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
@@ -22,7 +21,7 @@ from sklearn.pipeline import Pipeline
 from tabml import cli, tracking
 from tabml.io import atomic_dir, file_md5, read_parquet, write_json
 from tabml.params import Params, load_params
-from tabml.train import labels, score
+from tabml.predict import decide, labels, load_model, score
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ def profit(y: np.ndarray, proba: np.ndarray, params: Params) -> dict[str, float]
 
 def compute_metrics(y: np.ndarray, proba: np.ndarray, params: Params) -> dict[str, float]:
     """Ranking, probability and decision metrics, plus the business metric."""
-    decision = proba >= params.base.threshold
+    decision = decide(proba, params.base.threshold)
     precision, recall, f1, _ = skm.precision_recall_fscore_support(
         y, decision, average="binary", zero_division=0
     )
@@ -95,7 +94,7 @@ def evaluate(model: Pipeline, splits: dict[str, pd.DataFrame], params: Params):
         plots.update({f"{kind}_{name}": rows for kind, rows in curves(y, proba).items()})
     test = splits["test"]
     y_test = labels(test, params).to_numpy()
-    decision = score(model, test) >= params.base.threshold
+    decision = decide(score(model, test), params.base.threshold)
     plots["confusion_test"] = [
         {"actual": int(a), "predicted": int(p)} for a, p in zip(y_test, decision, strict=True)
     ]
@@ -141,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ap.add_argument(f"--{name}", required=True)
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    model = joblib.load(args.model)
+    model = load_model(args.model)
     splits = {"valid": read_parquet(args.valid), "test": read_parquet(args.test)}
     metrics, plots = evaluate(model, splits, params)
     with atomic_dir(args.plots) as tmp:

@@ -31,6 +31,20 @@ from tabml.params import GateParams, load_params
 log = logging.getLogger(__name__)
 
 EXIT_GATE_FAILED = 1
+EXIT_BAD_BASE = 2
+NO_COMMIT = "0" * 40  # GitHub's `before` of a push that creates a branch: there is no base
+
+
+class UnknownBaseError(Exception):
+    """A base revision was named but this clone does not have it."""
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(
+            f"base revision '{ref}' is not in this clone: fetch it (git fetch origin {ref}) "
+            "or name a branch or commit that exists (BASE=main)."
+        )
+
+
 # Sections of params.yaml that decide which rows the metrics are measured on.
 ROW_SECTIONS = ("ingest", "split")
 
@@ -137,8 +151,12 @@ def git_show(ref: str, path: str) -> str | None:
 
 
 def resolve(ref: str | None) -> str | None:
-    """The commit `ref` names, or None (no ref, or one this clone does not have: a first push)."""
-    if not ref:
+    """The commit `ref` names; None when none is named (or a push that created its branch).
+
+    Raises:
+        UnknownBaseError: a revision was named that this clone does not have.
+    """
+    if not ref or ref == NO_COMMIT:
         return None
     done = subprocess.run(
         ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
@@ -146,7 +164,9 @@ def resolve(ref: str | None) -> str | None:
         text=True,
         check=False,
     )
-    return done.stdout.strip() or None
+    if not done.stdout.strip():
+        raise UnknownBaseError(ref)
+    return done.stdout.strip()
 
 
 def base_rules(base: str | None, params_path: str, fallback: GateParams) -> GateParams:
@@ -191,7 +211,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--metrics", required=True)
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args(argv)
-    verdicts, _ = evaluate_gate(resolve(args.base), args.metrics, args.params)
+    try:
+        base = resolve(args.base)
+    except UnknownBaseError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        sys.exit(EXIT_BAD_BASE)
+    verdicts, _ = evaluate_gate(base, args.metrics, args.params)
     print(to_markdown(verdicts))
     failed = [v for v in verdicts if not v.passed]
     if failed:

@@ -21,63 +21,69 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
-from tabml import cli
+from tabml import cli, lineage
 from tabml.ingest import ingest, read_source
 from tabml.io import DataError, atomic_open, atomic_path, file_md5, read_json, write_json
 from tabml.monitoring import SCORE, Reference, assess, headline, score_profile
 from tabml.params import Params, load_params
-from tabml.serving.predlog import read_log
-from tabml.train import labels, score
+from tabml.predict import features, labels, load_model, score
+from tabml.serving.predlog import read_log_files
 
 log = logging.getLogger(__name__)
 
 EXIT_DRIFT = 3
 
 
-def read_window(
-    args: Any, params: Params, model: Any
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None, dict[str, Any]]:
-    """The monitored rows, their scores, their labels (None if absent) and a description."""
-    if args.log:
-        frame = read_log(args.log)
+def log_window(log_dir: str, since: str | None, version: str) -> tuple[pd.DataFrame, dict]:
+    """The records of the prediction log that model `version` served (since a time)."""
+    if not Path(log_dir).is_dir():
+        raise DataError(f"{log_dir}: no such directory; PREDICTION_LOG names the service's log.")
+    frame, unreadable = read_log_files(log_dir)
+    for name, reason in unreadable.items():
+        log.warning("%s/%s skipped: %s", log_dir, name, reason)
+    if frame.empty and unreadable:
+        raise DataError(f"{log_dir}: none of its {len(unreadable)} log file(s) can be read.")
+    if frame.empty:
+        raise DataError(f"{log_dir}: the prediction log holds no closed file.")
+    missing = [c for c in (SCORE, "model_version", "time") if c not in frame.columns]
+    if missing:
+        raise DataError(f"{log_dir}: the prediction log lacks the column(s) {missing}.")
+    if since:
+        try:
+            start = pd.Timestamp(since)
+        except ValueError:
+            raise DataError(f"--since {since!r} is not an ISO 8601 time.") from None
+        start = start.tz_localize("UTC") if start.tzinfo is None else start
+        frame = frame[frame["time"] >= start]
         if frame.empty:
-            raise DataError(f"{args.log}: the prediction log holds no closed file.")
-        missing = [c for c in (SCORE, "model_version", "time") if c not in frame.columns]
-        if missing:
-            raise DataError(f"{args.log}: the prediction log lacks the column(s) {missing}.")
-        if args.since:
-            try:
-                since = pd.Timestamp(args.since)
-            except ValueError:
-                raise DataError(f"--since {args.since!r} is not an ISO 8601 time.") from None
-            since = since.tz_localize("UTC") if since.tzinfo is None else since
-            frame = frame[frame["time"] >= since]
-            if frame.empty:
-                raise DataError(f"{args.log}: no record at or after {since.isoformat()}.")
-        version = f"{params.serve.model_name}:{file_md5(args.model)}"
-        ours = frame["model_version"] == version
-        if not ours.any():
-            found = sorted(frame["model_version"].astype(str).unique())[:5]
-            raise DataError(
-                f"{args.log}: no prediction of model {version} (the log holds {found}); "
-                "monitor with the model file that served them."
-            )
-        frame = frame[ours].reset_index(drop=True)
-        about = {"kind": "prediction log", "path": str(args.log), "model_version": version,
-                 "since": args.since, "rows": len(frame)}  # fmt: skip
-        return frame, frame[SCORE].to_numpy(dtype=float), None, about
+            raise DataError(f"{log_dir}: no record at or after {start.isoformat()}.")
+    ours = frame["model_version"] == version
+    if not ours.any():
+        found = sorted(frame["model_version"].astype(str).unique())[:5]
+        raise DataError(
+            f"{log_dir}: no prediction of model {version} (the log holds {found}); "
+            "monitor with the model file that served them."
+        )
+    frame = frame[ours].reset_index(drop=True)
+    about = {"kind": "prediction log", "path": str(log_dir), "model_version": version,
+             "since": since, "rows": len(frame), "unreadable_files": unreadable}  # fmt: skip
+    return frame, about
+
+
+def source_window(
+    params: Params, start: int | None, stop: int | None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Source rows [start, stop); by default the newest `monitor.window_rows`."""
     cfg = params.ingest
     raw = read_source(cfg.source, cfg.sep)
-    start = args.start if args.start is not None else max(len(raw) - params.monitor.window_rows, 0)
-    frame = ingest(raw, replace(cfg, start=start, stop=args.stop), params.base.time_column)
-    y = labels(frame, params).to_numpy() if params.base.target in frame else None
+    start = start if start is not None else max(len(raw) - params.monitor.window_rows, 0)
+    frame = ingest(raw, replace(cfg, start=start, stop=stop), params.base.time_column)
     about = {"kind": "source rows", "path": cfg.source, "start": start,
              "stop": start + len(frame), "rows": len(frame)}  # fmt: skip
-    return frame, score(model, frame), y, about
+    return frame, about
 
 
 def reference_scores(profile: dict[str, Any], params: Params, model: Any) -> np.ndarray:
@@ -130,6 +136,11 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"Window: {where}, {w['rows']:,} rows. Reference: rows [{ref['start']}, {ref['stop']}) "
         f"of `{ref['source']}` ({ref['rows']:,} rows) and model `{result['model']}`'s scores "
         "on them.", "",
+    ]  # fmt: skip
+    if w.get("unreadable_files"):
+        names = ", ".join(f"`{name}`" for name in w["unreadable_files"])
+        lines += [f"**Skipped {len(w['unreadable_files'])} unreadable log file(s):** {names}.", ""]
+    lines += [
         f"| feature | kind | PSI | drift (> {limits['max_feature_psi']}) | what moved |",
         "|---|---|---:|---|---|",
     ]  # fmt: skip
@@ -151,10 +162,10 @@ def to_markdown(result: dict[str, Any]) -> str:
     else:
         lines.append("Performance: no labels in the window.")
     if result["excluded"]:
-        lines.append(f"Not monitored (`monitor.exclude`): {', '.join(result['excluded'])}.")
+        lines.append(f"Not measured (`drift.exclude`): {', '.join(result['excluded'])}.")
     lines += [
         "", "![Feature PSI](feature_psi.png)", "", "![Score distributions](scores.png)", "",
-        "Limits: section `monitor` of `params.yaml`. Exit status 3 means drift.",
+        "Limits: sections `drift` and `monitor` of `params.yaml`. Exit status 3 means drift.",
     ]  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -175,13 +186,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     for path in (args.model, args.reference):
         if not Path(path).is_file():
             raise DataError(f"{path}: file not found; run `make repro` first.")
-    model = joblib.load(args.model)
+    model = load_model(args.model)
     profile = read_json(args.reference)
     ref_scores = reference_scores(profile, params, model)
     expected = read_json(args.metrics)["test"]["roc_auc"] if args.metrics else None
     reference = Reference(profile["columns"], score_profile(ref_scores), expected)
-    frame, scores, y, about = read_window(args, params, model)
-    result = assess(frame, scores, y, reference, list(model.feature_names_in_), params)
+    if args.log:
+        frame, about = log_window(args.log, args.since, lineage.model_tag(params, args.model))
+        scores, y = frame[SCORE].to_numpy(dtype=float), None
+    else:
+        frame, about = source_window(params, args.start, args.stop)
+        scores = score(model, frame)
+        y = labels(frame, params).to_numpy() if params.base.target in frame else None
+    result = assess(frame, scores, y, reference, features(model), params)
     result |= {
         "headline": headline(result), "window": about, "model": file_md5(args.model),
         "reference": {k: profile[k] for k in ("source", "start", "stop", "rows")},

@@ -1,9 +1,10 @@
-"""Drift measures of the monitor: pure functions on frames and score arrays, no I/O.
+"""The monitor's verdict on a window: pure functions on frames and score arrays, no I/O.
 
 A window of production inputs is compared with a reference (the training window's profile and
-the model's scores on it): PSI of every monitored feature, PSI of the predicted probability, and,
-where labels have arrived, the fall of the ROC AUC below the model's evaluation. `tabml.monitor`
-(the `make monitor` entry) and `tabml.simulate` both call `assess`.
+the model's scores on it) with the measures of `tabml.drift`: PSI of every monitored feature,
+PSI of the predicted probability, and, where labels have arrived, the fall of the ROC AUC below
+the model's evaluation. `tabml.monitor` (the `make monitor` entry) and `tabml.simulate` both
+call `assess`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabml.checks import build_profile, category_drift, numeric_drift, psi
+from tabml.drift import build_profile, column_psi, feature_drift, is_numeric
 from tabml.io import DataError
 from tabml.params import Params
 
@@ -44,17 +45,6 @@ def score_profile(scores: np.ndarray) -> dict[str, Any]:
     return build_profile(pd.DataFrame({SCORE: np.asarray(scores, dtype=float)}))[SCORE]
 
 
-def category_psi(values: pd.Series, shares: Mapping[str, float]) -> float:
-    """PSI over the categories of the reference and of the window (a new category counts)."""
-    now = values.value_counts(normalize=True)
-    before = pd.Series(dict(shares), dtype=float)
-    categories = before.index.union(now.index)
-    return psi(
-        now.reindex(categories, fill_value=0.0).to_numpy(),
-        before.reindex(categories, fill_value=0.0).to_numpy(),
-    )
-
-
 def check_window(frame: pd.DataFrame, reference: Reference, features: Sequence[str],
                  min_rows: int) -> None:  # fmt: skip
     """Refuse a window the measures cannot judge, naming what is wrong."""
@@ -71,7 +61,7 @@ def check_window(frame: pd.DataFrame, reference: Reference, features: Sequence[s
         )
     for name in features:
         numeric = reference.columns[name]["kind"] == "numeric"
-        if numeric != pd.api.types.is_numeric_dtype(frame[name]):
+        if numeric != is_numeric(frame[name]) and frame[name].notna().any():
             expected = "numbers" if numeric else "categories"
             raise DataError(
                 f"column '{name}' of the window holds {frame[name].dtype}; the reference holds "
@@ -79,27 +69,6 @@ def check_window(frame: pd.DataFrame, reference: Reference, features: Sequence[s
             )
         if frame[name].isna().all():
             raise DataError(f"column '{name}' of the window holds only nulls.")
-
-
-def feature_drift(
-    frame: pd.DataFrame, reference: Reference, features: Sequence[str], limit: float
-) -> list[dict[str, Any]]:
-    """PSI of each feature against the reference, largest first, with what moved."""
-    rows = []
-    for name in features:
-        ref = reference.columns[name]
-        if ref["kind"] == "numeric":
-            measured = numeric_drift(frame, name, ref)
-            value, detail = measured.value, list(measured.examples[1:])
-        else:
-            value = category_psi(frame[name], ref["shares"])
-            detail = list(category_drift(frame, name, ref).examples)
-        value = float(value or 0.0)
-        rows.append(
-            {"feature": name, "kind": ref["kind"], "psi": value, "drifted": value > limit,
-             "detail": detail}
-        )  # fmt: skip
-    return sorted(rows, key=lambda row: -row["psi"])
 
 
 def assess(
@@ -111,19 +80,18 @@ def assess(
     params: Params,
 ) -> dict[str, Any]:
     """The monitor's verdict on one window: drift or not, why, and every measure."""
-    cfg = params.monitor
-    features = [name for name in features if name not in cfg.exclude]
+    cfg, limits = params.monitor, params.drift
+    features = [name for name in features if name not in limits.exclude]
     check_window(frame, reference, features, cfg.min_rows)
-    drift = feature_drift(frame, reference, features, cfg.max_feature_psi)
-    score = numeric_drift(pd.DataFrame({SCORE: scores}), SCORE, reference.scores)
+    drift = feature_drift(frame, reference.columns, features, limits.max_feature_psi)
     reasons = [
-        f"feature PSI {row['feature']} {row['psi']:.2f} > {cfg.max_feature_psi}"
+        f"feature PSI {row['feature']} {row['psi']:.2f} > {limits.max_feature_psi}"
         for row in drift
         if row["drifted"]
     ]
-    score_psi = float(score.value or 0.0)
-    if score_psi > cfg.max_score_psi:
-        reasons.append(f"score PSI {score_psi:.2f} > {cfg.max_score_psi}")
+    score_psi = column_psi(pd.Series(scores, dtype=float), reference.scores) or 0.0
+    if score_psi > limits.max_score_psi:
+        reasons.append(f"score PSI {score_psi:.2f} > {limits.max_score_psi}")
     performance = None
     if y is not None and len(np.unique(y)) == 2 and reference.roc_auc is not None:
         from sklearn.metrics import average_precision_score, roc_auc_score
@@ -146,7 +114,7 @@ def assess(
         "rows": len(frame),
         "drifted_features": [row["feature"] for row in drift if row["drifted"]],
         "features": drift,
-        "excluded": list(cfg.exclude),
+        "excluded": list(limits.exclude),
         "score": {
             "psi": score_psi,
             "median": float(np.median(scores)),
@@ -154,8 +122,8 @@ def assess(
         },
         "performance": performance,
         "limits": {
-            "max_feature_psi": cfg.max_feature_psi,
-            "max_score_psi": cfg.max_score_psi,
+            "max_feature_psi": limits.max_feature_psi,
+            "max_score_psi": limits.max_score_psi,
             "max_auc_drop": cfg.max_auc_drop,
             "min_rows": cfg.min_rows,
         },

@@ -42,10 +42,17 @@ class ValidateParams:
     max_missing_share: float = 1.0
     known_after_outcome: tuple[str, ...] = ()
     max_feature_auc: float = 1.0
+
+
+@dataclass(frozen=True)
+class DriftParams:
+    """The reference window and the drift limits of validate's warnings and of the monitor."""
+
     reference_start: int = 0
     reference_stop: int | None = None
-    max_psi: float = 0.25
-    max_share_change: float = 0.1
+    max_feature_psi: float = 0.25
+    max_score_psi: float = 0.25
+    exclude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,13 +114,10 @@ class DeployParams:
 
 @dataclass(frozen=True)
 class MonitorParams:
-    """Drift limits of `make monitor`; see params.yaml for what each one measured."""
+    """What `make monitor` judges beyond drift; see params.yaml for what each one measured."""
 
-    max_feature_psi: float = 0.25
-    max_score_psi: float = 0.25
     max_auc_drop: float = 0.05
     min_rows: int = 200
-    exclude: tuple[str, ...] = ()
     window_rows: int = 4000
 
 
@@ -137,6 +141,7 @@ class Params:
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams
+    drift: DriftParams = field(default_factory=DriftParams)
     gate: GateParams = field(default_factory=GateParams)
     serve: ServeParams = field(default_factory=ServeParams)
     deploy: DeployParams = field(default_factory=DeployParams)
@@ -167,6 +172,7 @@ _SECTIONS = {
     "split": SplitParams,
     "train": TrainParams,
     "evaluate": EvaluateParams,
+    "drift": DriftParams,
     "gate": GateParams,
     "serve": ServeParams,
     "deploy": DeployParams,

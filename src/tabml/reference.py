@@ -1,12 +1,13 @@
 """The drift reference: a profile of the training window, committed next to the data.
 
-    python -m tabml.reference --out data/reference/profile.json
+    python -m tabml.reference --out data/reference/profile.json     (make reference-profile)
 
 `validate` runs before `split`, so it cannot profile the training part of the batch it checks;
 and a profile recomputed from each new batch would drift along with it. The reference is
-therefore fixed: source rows [validate.reference_start, validate.reference_stop) of
-`ingest.source`, read through `ingest` and held to the same contract as any batch. Rewriting
-it is a reviewed change (`make reference-profile`, then commit), like moving the training window.
+therefore fixed: source rows [drift.reference_start, drift.reference_stop) of `ingest.source`,
+read through `ingest` and held to the same contract as any batch. It is a declared input of
+`validate`, which refuses a profile of another window than `drift` declares; rewriting it is a
+reviewed change (`make reference-profile`, then commit), like moving the training window.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dataclasses import replace
 from typing import Any
 
 from tabml import cli
-from tabml.checks import ERROR, build_profile, collect
+from tabml.drift import build_profile
+from tabml.findings import ERROR, collect
 from tabml.ingest import ingest, read_source
 from tabml.io import DataError, write_json
 from tabml.params import Params, load_params
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 
 def reference_profile(params: Params) -> dict[str, Any]:
     """Profile of the reference window of `ingest.source`; it must pass the record contract."""
-    cfg = params.validate
+    cfg = params.drift
     window = replace(params.ingest, start=cfg.reference_start, stop=cfg.reference_stop)
     frame = ingest(read_source(window.source, window.sep), window, params.base.time_column)
     errors = collect(BankSchema.to_schema(), frame, ERROR, rules_by_key(params, None))

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from tabml import gate
+from tabml import gate, lineage
 from tabml.params import load_params
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 COMMENT_LIMIT = 65_536  # GitHub's limit on a comment's body, in characters
 MARGIN = 1_024  # room for the marker CML adds to the comment it posts
 HEAD_LABEL = "this change"
-PRODUCTION_ALIAS = "production"
 
 
 def dvc(*args: str) -> str:
@@ -104,9 +103,16 @@ def render_plots(base: str, base_label: str, out: Path) -> list[tuple[str, str]]
     return images
 
 
-def production_section(metrics: dict, model_name: str) -> str:
+def production_section(metrics: dict, model_name: str, from_fork: bool = False) -> str:
     """Metrics of this change next to those of the model behind the `production` alias."""
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri.startswith(("http://", "https://")) and from_fork:
+        # GitHub gives a fork's pull request no repository variables: the server may well exist.
+        return (
+            "This pull request comes from a fork, and GitHub gives a fork's pull request no "
+            "repository variables, so this report cannot see the MLflow tracking server "
+            "(`MLFLOW_TRACKING_URI`): there is no comparison with the production model.\n"
+        )
     if not uri.startswith(("http://", "https://")):
         return (
             "No MLflow tracking server is configured (`MLFLOW_TRACKING_URI` is not an http(s) "
@@ -116,13 +122,13 @@ def production_section(metrics: dict, model_name: str) -> str:
 
     try:
         client = MlflowClient(uri)
-        version = client.get_model_version_by_alias(model_name, PRODUCTION_ALIAS)
+        version = client.get_model_version_by_alias(model_name, lineage.PRODUCTION)
         known = client.get_run(version.run_id).data.metrics
     except Exception as exc:  # the server is outside this repository: report, never crash
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"No comparison with `{model_name}@{PRODUCTION_ALIAS}` at {uri}: {first}\n"
+        return f"No comparison with `{model_name}@{lineage.PRODUCTION}` at {uri}: {first}\n"
     lines = [
-        f"Model `{model_name}` version {version.version} (alias `{PRODUCTION_ALIAS}`, "
+        f"Model `{model_name}` version {version.version} (alias `{lineage.PRODUCTION}`, "
         f"run `{version.run_id}`) at {uri}:",
         "",
         f"| metric | production | {HEAD_LABEL} | change |",
@@ -148,9 +154,11 @@ def truncate(text: str, limit: int, pointer: str) -> str:
 
 def build(args: argparse.Namespace, out: Path) -> str:
     """The whole report as markdown; plot images are written under `out`."""
-    base = gate.resolve(args.base)
-    if args.base and not base:
-        log.warning("base revision %s not found: reporting without a comparison", args.base)
+    try:
+        base, unknown = gate.resolve(args.base), None
+    except gate.UnknownBaseError as exc:
+        base, unknown = None, str(exc)
+        log.warning("%s Reporting without a comparison.", exc)
     valid, validation = validation_section(Path(args.validation), Path(args.summary))
     verdicts, rules = gate.evaluate_gate(base, args.metrics, args.params)
     failed = [v for v in verdicts if not v.passed]
@@ -194,9 +202,16 @@ def build(args: argparse.Namespace, out: Path) -> str:
         )
         parts += ["### Metrics", "", metrics_diff, "### Parameters", "", params_diff]
     else:
-        parts += ["### Metrics", "", "No base revision given: nothing to compare with.\n"]
+        missing = f"**Warning:** {unknown} Nothing is compared.\n" if unknown else None
+        parts += [
+            "### Metrics",
+            "",
+            missing or "No base revision given: nothing to compare with.\n",
+        ]
     metrics = json.loads(Path(args.metrics).read_text(encoding="utf-8"))
-    parts += ["### Against production", "", production_section(metrics, args.model_name)]
+    name = lineage.model_name(load_params(args.params))
+    production = production_section(metrics, name, args.from_fork)
+    parts += ["### Against production", "", production]
     images = render_plots(base, base_label, out) if base else []
     if images:
         parts += ["### Plots", "", f"Each plot shows {base_label} and {HEAD_LABEL}.", ""]
@@ -212,11 +227,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--validation", required=True, help="validation JSON report")
     ap.add_argument("--summary", required=True, help="validation markdown summary")
     ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--model-name", default="tabml", help="MLflow registered model")
     ap.add_argument("--pipeline-result", default="", help="result of the pipeline job")
     ap.add_argument("--pr-number", default="", help="pull request number, for the comment")
     ap.add_argument("--head-sha", default="", help="commit the pull request's run tested")
     ap.add_argument("--run-url", default="", help="page of the run that holds the artifact")
+    ap.add_argument(
+        "--from-fork", action="store_true", help="the pull request comes from another repository"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = Path(args.out)

@@ -11,7 +11,7 @@
 otherwise the model the checked-out `dvc.lock` records, restored from the DVC cache or
 reproduced (`dvc repro train`: the pipeline is deterministic) and checked against the lock's
 md5. `window` moves `ingest.start`/`stop` to the newest `retrain.window_rows` rows of the source
-and the drift reference (`validate.reference_*`) to their training part. `compare` scores both
+and the drift reference (`drift.reference_*`) to their training part. `compare` scores both
 models on the new test split, the newest rows, and decides whether a pull request is opened.
 """
 
@@ -28,19 +28,16 @@ from typing import Any
 
 import joblib
 import pandas as pd
-import yaml
 
-from tabml import cli
+from tabml import cli, lineage
 from tabml.evaluate import compute_metrics
 from tabml.ingest import read_source
 from tabml.io import DataError, atomic_open, file_md5, read_json, read_parquet, write_json
 from tabml.params import Params, load_params
-from tabml.train import labels, score
+from tabml.predict import labels, load_model, score
 
 log = logging.getLogger(__name__)
 
-ALIAS = "production"
-MODEL = "models/model.joblib"
 SHOWN = ("roc_auc", "pr_auc", "log_loss", "brier", "profit_top_k")
 
 
@@ -84,8 +81,8 @@ def move_window(params_path: str) -> dict[str, Any]:
     for section, key, value in (
         ("ingest", "start", window["start"]),
         ("ingest", "stop", window["stop"]),
-        ("validate", "reference_start", window["reference"][0]),
-        ("validate", "reference_stop", window["reference"][1]),
+        ("drift", "reference_start", window["reference"][0]),
+        ("drift", "reference_stop", window["reference"][1]),
     ):
         text = set_param(text, section, key, value)
     with atomic_open(params_path) as fh:
@@ -102,39 +99,36 @@ def from_registry(name: str, out: Path) -> dict[str, Any] | None:
 
     tracking.configure()
     try:
-        version = mlflow.MlflowClient().get_model_version_by_alias(name, ALIAS)
+        version = mlflow.MlflowClient().get_model_version_by_alias(name, lineage.PRODUCTION)
     except MlflowException as exc:
-        log.info("no MLflow model %s@%s (%s); using dvc.lock's", name, ALIAS, exc)
+        log.info("no MLflow model %s@%s (%s); using dvc.lock's", name, lineage.PRODUCTION, exc)
         return None
-    model = mlflow.sklearn.load_model(f"models:/{name}@{ALIAS}")
+    model = mlflow.sklearn.load_model(f"models:/{name}@{lineage.PRODUCTION}")
     joblib.dump(model, out / "model.joblib")
-    return {"source": f"MLflow model {name}@{ALIAS} (version {version.version})",
+    return {"source": f"MLflow model {name}@{lineage.PRODUCTION} (version {version.version})",
             "train_rows": None}  # fmt: skip
 
 
 def from_lock(params: Params, out: Path) -> dict[str, Any]:
     """The model the checked-out dvc.lock records: from the DVC cache, or reproduced."""
-    lock = yaml.safe_load(Path("dvc.lock").read_text(encoding="utf-8"))
-    outs = {o["path"]: o["md5"] for o in lock["stages"]["train"]["outs"]}
-    expected = outs[MODEL]
+    expected = lineage.locked_md5(lineage.MODEL)
     # `dvc repro train` checks the model out of the cache when it is there, trains otherwise.
     done = subprocess.run(["dvc", "repro", "train"], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise DataError(f"`dvc repro train` failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    got = file_md5(MODEL)
+    got = file_md5(lineage.MODEL)
     if got != expected:
         raise DataError(
             f"reproducing the committed model gave md5 {got}; dvc.lock records {expected}. "
             "The production model cannot be rebuilt exactly: fix the pipeline first."
         )
-    shutil.copy2(MODEL, out / "model.joblib")
+    shutil.copy2(lineage.MODEL, out / "model.joblib")
     cached = "is cached" in done.stdout
     rows = len(read_source(params.ingest.source, params.ingest.sep))
     start = params.ingest.start
     stop = min(rows, params.ingest.stop or rows)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     return {
-        "source": f"the model dvc.lock records at commit {commit.strip()[:12]} "
+        "source": f"the model dvc.lock records at commit {lineage.commit()[:12]} "
         f"({'restored from the DVC cache' if cached else 'reproduced, md5 checked'})",
         "train_rows": training_rows(start, stop - start, params),
     }
@@ -224,7 +218,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     sub = ap.add_subparsers(dest="command", required=True)
     production = sub.add_parser("production", help="fetch the production model")
     production.add_argument("--out", required=True)
-    production.add_argument("--model-name", default=None)
     window = sub.add_parser("window", help="move the ingest window to the newest rows")
     window.add_argument("--out", help="where to record the move (JSON)")
     comparison = sub.add_parser("compare", help="production vs retrained on the holdout")
@@ -242,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "production":
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        name = args.model_name or params.serve.model_name
+        name = lineage.model_name(params)
         if not os.environ.get("MLFLOW_TRACKING_URI"):
             # An unset repository variable arrives as an empty string: use the local default.
             os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -256,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         source = Path(args.production)
         info = read_json(source / "production.json")
         drift = args.drift.strip().lower() == "true"
-        result = compare(joblib.load(source / "model.joblib"), joblib.load(args.candidate),
+        result = compare(load_model(source / "model.joblib"), load_model(args.candidate),
                          read_parquet(args.holdout), params, info, drift)  # fmt: skip
         out = Path(args.out)
         moved = out / "window.json"

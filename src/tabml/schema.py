@@ -8,7 +8,8 @@
   time order, schema changes, leakage), thresholds from `params.yaml`.
 - `drift_rules`: distance from the reference profile of the training window (warnings).
 
-`dataset_schema` and `drift_schema` assemble them; the measurements live in `tabml.checks`.
+`dataset_schema` and `drift_schema` assemble them; the measurements live in `tabml.checks`
+and `tabml.drift`.
 Training data, the service's requests and the data tests all validate against these classes.
 """
 
@@ -19,20 +20,18 @@ import math
 from functools import partial
 from typing import Any
 
-import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
 from tabml.checks import (
     RowRule,
     Rule,
-    category_drift,
+    drift,
     duplicate_share,
     feature_auc,
     label_classes,
     leaked_feature,
     missing_share,
-    numeric_drift,
     positive_rate,
     row_count,
     schema_changes,
@@ -168,24 +167,14 @@ def batch_rules(params: Params) -> list[Rule]:
 
 
 def drift_rules(params: Params, profile: dict[str, Any]) -> list[Rule]:
-    """Distance of each column from the reference profile (warnings)."""
-    cfg = params.validate
-    rules = []
-    for name, reference in profile["columns"].items():
-        if reference["kind"] == "numeric":
-            rules.append(
-                Rule("drift_psi", name, f"PSI against the reference deciles <= {cfg.max_psi}",
-                     partial(numeric_drift, column=name, reference=reference), high=cfg.max_psi)
-            )  # fmt: skip
-        else:
-            rules.append(
-                Rule("drift_share", name,
-                     f"no category's share moves more than {cfg.max_share_change * 100:g} "
-                     "points from the reference",
-                     partial(category_drift, column=name, reference=reference),
-                     high=cfg.max_share_change)
-            )  # fmt: skip
-    return rules
+    """Distance of each column from the reference profile (warnings), as the monitor measures."""
+    cfg = params.drift
+    return [
+        Rule("drift_psi", name, f"PSI against the reference <= {cfg.max_feature_psi}",
+             partial(drift, column=name, reference=reference), high=cfg.max_feature_psi)
+        for name, reference in profile["columns"].items()
+        if name not in cfg.exclude
+    ]  # fmt: skip
 
 
 def dataset_schema(params: Params) -> pa.DataFrameSchema:
@@ -214,25 +203,3 @@ def feature_columns(params: Params) -> list[str]:
     """The model's input columns: client fields minus those excluded in `train.drop_columns`."""
     dropped = set(params.train.drop_columns)
     return [name for name in ClientSchema.to_schema().columns if name not in dropped]
-
-
-def summarize_failures(failure_cases: pd.DataFrame, max_examples: int = 5) -> list[dict[str, Any]]:
-    """One row per (column, check): how many values fail and a few of them.
-
-    For a few records (a service request); a batch goes through `tabml.checks.findings`.
-    """
-    rows = []
-    cases = failure_cases.assign(
-        column=failure_cases["column"].where(failure_cases["schema_context"] == "Column", "*")
-    )
-    for (column, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
-        examples = pd.unique(group["failure_case"].astype(str))[:max_examples]
-        rows.append(
-            {
-                "column": str(column),
-                "check": str(check),
-                "failing": len(group),
-                "examples": [str(value) for value in examples],
-            }
-        )
-    return rows

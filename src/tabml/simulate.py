@@ -32,8 +32,9 @@ from tabml.ingest import ingest, read_source
 from tabml.io import DataError, atomic_open, write_json
 from tabml.monitoring import assess, reference_from
 from tabml.params import Params, load_params
+from tabml.predict import labels, score
 from tabml.schema import feature_columns
-from tabml.train import build_pipeline, labels, score
+from tabml.train import build_pipeline
 
 log = logging.getLogger(__name__)
 

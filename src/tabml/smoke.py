@@ -26,6 +26,7 @@ import numpy as np
 
 from tabml import cli
 from tabml.io import DataError, file_md5, read_json, read_parquet, write_json
+from tabml.predict import features, load_model, score
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,9 @@ class Outcome:
 
 def golden(model_path: str, data_path: str, rows: int) -> dict[str, Any]:
     """`rows` evaluation rows spread over the score range, with the pipeline's scores."""
-    import joblib
-
-    model = joblib.load(model_path)
-    features = list(model.feature_names_in_)
-    frame = read_parquet(data_path)[features]
-    proba = model.predict_proba(frame)[:, 1]
+    model = load_model(model_path)
+    frame = read_parquet(data_path)[features(model)]
+    proba = score(model, frame)
     picks = np.argsort(proba, kind="stable")[np.linspace(0, len(frame) - 1, rows).astype(int)]
     records = json.loads(frame.iloc[picks].to_json(orient="records"))
     return {

@@ -1,4 +1,4 @@
-"""MLflow settings and lineage: where runs go, which commit and data made them.
+"""MLflow settings: where runs go, and finding the run that logged a model.
 
 Settings come from the environment, with local defaults: `MLFLOW_TRACKING_URI` (default: a
 SQLite file `mlflow.db` in the working directory) and `MLFLOW_EXPERIMENT_NAME` (default `tabml`).
@@ -8,7 +8,6 @@ Nothing is configured at import time.
 from __future__ import annotations
 
 import os
-import subprocess
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -28,29 +27,6 @@ def configure() -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT)
     return uri
-
-
-def git_tags() -> dict[str, str]:
-    """The commit the code came from, and whether the working tree differed from it."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    commit = git("rev-parse", "HEAD") or "unknown"
-    # Outputs that `dvc repro` rewrites as it goes are not a change to the code.
-    dirty = bool(
-        git(
-            "status",
-            "--porcelain",
-            "--untracked-files=no",
-            "--",
-            ".",
-            ":(exclude)dvc.lock",
-            ":(exclude)reports",
-        )
-    )
-    return {"git_commit": commit, "git_dirty": str(dirty).lower()}
 
 
 def find_run(model_md5: str) -> mlflow.entities.Run | None:

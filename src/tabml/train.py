@@ -20,9 +20,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from tabml import cli, tracking
+from tabml import cli, lineage, tracking
 from tabml.io import DataError, atomic_path, file_md5, read_parquet
 from tabml.params import Params, load_params
+from tabml.predict import labels, score
 from tabml.schema import feature_columns
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,6 @@ def build_pipeline(frame: pd.DataFrame, params: Params) -> Pipeline:
     return Pipeline([("preprocess", preprocess), ("classifier", estimator)])
 
 
-def labels(frame: pd.DataFrame, params: Params) -> pd.Series:
-    """The binary target: 1 where the label is the positive one."""
-    return (frame[params.base.target] == params.base.positive_label).astype(int)
-
-
 def train(train: pd.DataFrame, valid: pd.DataFrame, params: Params) -> tuple[Pipeline, dict]:
     """Fit on `train`; return the model and its ROC AUC on train and validation."""
     model = build_pipeline(train, params)
@@ -71,11 +67,6 @@ def train(train: pd.DataFrame, valid: pd.DataFrame, params: Params) -> tuple[Pip
         for name, part in (("train", train), ("valid", valid))
     }
     return model, metrics
-
-
-def score(model: Pipeline, frame: pd.DataFrame) -> Any:
-    """Probability of the positive label for each row."""
-    return model.predict_proba(frame[list(model.feature_names_in_)])[:, 1]
 
 
 def flatten(params: Params) -> dict[str, Any]:
@@ -102,7 +93,7 @@ def log_run(
         # MLflow warns that integer columns cannot hold missing values: the schema forbids them.
         warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
         signature = infer_signature(example, model.predict_proba(example))
-    with mlflow.start_run(tags={**tracking.git_tags(), **tags}) as run:
+    with mlflow.start_run(tags={**lineage.git_tags(), **tags}) as run:
         mlflow.log_params(flatten(params))
         mlflow.log_metrics(metrics)
         mlflow.sklearn.log_model(

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from tabml import cli
-from tabml.checks import DROPPED, ERROR, WARNING, Finding, collect, to_markdown, verdict
+from tabml.findings import DROPPED, ERROR, WARNING, Finding, collect, to_markdown, verdict
 from tabml.io import DataError, atomic_open, read_json, read_parquet, write_json, write_parquet
 from tabml.params import Params, load_params
 from tabml.schema import dataset_schema, drift_schema, rules_by_key
@@ -79,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     params = load_params(args.params)
     reference = read_reference(args.reference) if args.reference else None
+    if reference:
+        check_declared(reference, params)
     validated, report = validate(read_parquet(args.data), params, reference)
     report["data"] = args.data
     write_json(report, args.report)
@@ -93,6 +95,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     write_parquet(validated, args.out)
     log.info("%s; wrote %s", report["verdict"], args.out)
+
+
+def check_declared(profile: dict[str, Any], params: Params) -> None:
+    """Refuse a profile of another window than section `drift` declares."""
+    start, stop = params.drift.reference_start, params.drift.reference_stop
+    found = (profile.get("start"), profile.get("stop"))
+    if found[0] != start or (stop is not None and found[1] != stop):
+        raise DataError(
+            f"the reference profile covers rows [{found[0]}, {found[1]}), but "
+            f"drift.reference_start/stop declare [{start}, {stop}): run "
+            "`make reference-profile` and commit data/reference/."
+        )
 
 
 def read_reference(path: str) -> dict[str, Any]:

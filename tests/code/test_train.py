@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from tabml.io import DataError
+from tabml.predict import score
 from tabml.schema import feature_columns
-from tabml.train import build_pipeline, flatten, score, train
+from tabml.train import build_pipeline, flatten, train
 
 
 def with_estimator(params, name):

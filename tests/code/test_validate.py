@@ -9,16 +9,14 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from tabml.checks import (
-    build_profile,
-    category_drift,
+    drift,
     duplicate_share,
     leaked_feature,
-    markdown_table,
-    numeric_drift,
-    psi,
     schema_changes,
     single_feature_auc,
 )
+from tabml.drift import build_profile, psi
+from tabml.findings import markdown_table
 from tabml.io import DataError, write_parquet
 from tabml.reference import main as reference_main
 from tabml.schema import BankSchema
@@ -137,15 +135,21 @@ def test_drift_is_a_warning_with_the_shares_that_moved(tiny, small):
         "start": 0,
         "stop": 300,
         "rows": 300,
-        "columns": build_profile(tiny.assign(month="may", age=tiny["age"] + 30), ["seq"]),
+        "columns": build_profile(
+            tiny.assign(contact="telephone", month="may", age=tiny["age"] + 30), ["seq"]
+        ),
     }
     validated, report = validate(tiny, small, reference)
     assert report["passed"] and len(validated) == len(tiny)
     warned = failing(report, "warnings")
-    month = warned[("month", "drift_share")]
-    assert month["severity"] == "warning" and month["examples"][0].startswith("may: ")
-    assert warned[("age", "drift_psi")]["examples"][0].startswith("PSI ")
-    assert ("job", "drift_share") not in warned
+    contact = warned[("contact", "drift_psi")]
+    assert contact["severity"] == "warning" and contact["examples"][0].startswith("PSI ")
+    assert any(
+        e.startswith("telephone: ") and "(reference 100.0%)" in e for e in contact["examples"]
+    )
+    assert warned[("age", "drift_psi")]["examples"][1].startswith("median ")
+    assert ("job", "drift_psi") not in warned
+    assert ("month", "drift_psi") not in warned  # drift.exclude
     assert "drift warning(s), which do not stop the pipeline" in report["verdict"]
     assert "Drift reference: rows [0, 300) of `x`" in to_markdown(report)
 
@@ -196,9 +200,9 @@ def test_duplicate_share_ignores_the_time_column(tiny):
 def test_psi_and_drift_are_zero_on_the_reference_itself(tiny):
     profile = build_profile(tiny, ["seq"])
     assert psi(np.array([0.5, 0.5]), np.array([0.5, 0.5])) == 0
-    assert numeric_drift(tiny, "age", profile["age"]).value == pytest.approx(0, abs=1e-9)
-    assert category_drift(tiny, "job", profile["job"]).value == pytest.approx(0, abs=1e-6)
-    assert numeric_drift(tiny.assign(age=tiny["age"] + 40), "age", profile["age"]).value > 1
+    assert drift(tiny, "age", profile["age"]).value == pytest.approx(0, abs=1e-9)
+    assert drift(tiny, "job", profile["job"]).value == pytest.approx(0, abs=1e-9)
+    assert drift(tiny.assign(age=tiny["age"] + 40), "age", profile["age"]).value > 1
 
 
 def test_rename_goes_to_the_missing_column_whose_values_and_name_fit(tiny):
@@ -262,6 +266,19 @@ def test_entry_passes_with_warnings_and_needs_its_reference(tmp_path, bank, root
     argv += ["--report", str(tmp_path / "r.json"), "--summary", str(tmp_path / "r.md")]
     with pytest.raises(DataError, match="make reference-profile"):
         validate_main([*argv, "--reference", str(tmp_path / "nowhere.json")])
+
+
+def test_a_reference_of_another_window_is_refused_in_one_line(tmp_path, bank, root):
+    data = tmp_path / "in.parquet"
+    write_parquet(bank.tail(2000), data)
+    profile = json.loads((root / "data/reference/profile.json").read_text())
+    moved = tmp_path / "profile.json"
+    moved.write_text(json.dumps({**profile, "start": 100}))
+    done, out, _ = run_entry(root, data, tmp_path, "--reference", str(moved))
+    assert done.returncode == 1 and not out.exists()
+    error = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(error) == 1 and "drift.reference_start/stop declare [0, 28832)" in error[0]
+    assert "Traceback" not in done.stderr
 
 
 def test_reference_profile_written_by_its_entry(tmp_path, root, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 
 import joblib
@@ -11,25 +12,51 @@ import pandas as pd
 import pytest
 
 from tabml import monitor, retrain
+from tabml.drift import build_profile, column_psi
 from tabml.io import DataError
-from tabml.monitoring import assess, category_psi, headline, reference_from
+from tabml.monitoring import assess, headline, reference_from, score_profile
+from tabml.predict import labels
 from tabml.schema import feature_columns
 from tabml.split import split
-from tabml.train import build_pipeline, labels
+from tabml.train import build_pipeline
 
 
 @pytest.fixture
 def features(params):
-    return [name for name in feature_columns(params) if name not in params.monitor.exclude]
+    return [name for name in feature_columns(params) if name not in params.drift.exclude]
+
+
+def category(shares, missing=0.0):
+    return {"kind": "categorical", "shares": shares, "missing": missing}
 
 
 def test_category_psi_is_zero_on_equal_shares_and_matches_the_formula():
     values = pd.Series(["a"] * 5 + ["b"] * 5)
-    assert category_psi(values, {"a": 0.5, "b": 0.5}) == pytest.approx(0.0)
+    assert column_psi(values, category({"a": 0.5, "b": 0.5})) == pytest.approx(0.0)
     expected = (0.5 - 0.9) * math.log(0.5 / 0.9) + (0.5 - 0.1) * math.log(0.5 / 0.1)
-    assert category_psi(values, {"a": 0.9, "b": 0.1}) == pytest.approx(expected)
+    assert column_psi(values, category({"a": 0.9, "b": 0.1})) == pytest.approx(expected)
     # A category the reference never saw counts as a shift.
-    assert category_psi(pd.Series(["a", "c"]), {"a": 1.0}) > 1
+    assert column_psi(pd.Series(["a", "c"]), category({"a": 1.0})) > 1
+
+
+def test_a_new_share_of_missing_values_is_drift_in_numbers_and_categories():
+    ages = pd.Series(np.arange(100, dtype=float))
+    reference = build_profile(pd.DataFrame({"age": ages, "job": ["a", "b"] * 50}))
+    assert reference["age"]["missing"] == 0.0
+    gaps = pd.DataFrame({"age": ages.where(ages % 3 > 0), "job": ["a", None] * 50})
+    assert column_psi(gaps["age"], reference["age"]) > 0.25
+    assert column_psi(gaps["job"], reference["job"]) > 0.25
+    assert column_psi(ages, reference["age"]) == pytest.approx(0, abs=1e-12)
+
+
+def test_coarse_scores_do_not_drift_from_their_own_reference():
+    # A model with few distinct scores puts many rows exactly on a decile edge: the profile,
+    # kept as JSON, must bin them as it did when it was built.
+    rng = np.random.default_rng(0)
+    scores = rng.choice(np.arange(1, 24) / 69, size=5000)
+    profile = json.loads(json.dumps(score_profile(scores)))
+    assert len(np.unique(scores)) == 23
+    assert column_psi(pd.Series(scores), profile) == pytest.approx(0, abs=1e-12)
 
 
 def small_params(params, **monitor):
@@ -51,7 +78,7 @@ def test_no_drift_on_the_reference_itself_and_drift_named_on_a_shifted_copy(para
     assert result["drift"] is True
     assert set(result["drifted_features"]) == {"contact", "age"}
     assert "contact" in headline(result) and "age" in headline(result)
-    assert "month" not in [row["feature"] for row in result["features"]]  # monitor.exclude
+    assert "month" not in [row["feature"] for row in result["features"]]  # drift.exclude
 
 
 def test_score_drift_and_performance_drop_are_reasons(params, tiny):
@@ -99,9 +126,11 @@ def run_monitor(root, model_path, tmp_path, *args):
             "--out", str(tmp_path / "out"), *args]  # fmt: skip
     from tabml import cli
 
-    with pytest.raises(SystemExit) as stop:
+    try:
         cli.run(monitor.main, argv)
-    return stop.value.code
+    except SystemExit as stop:
+        return stop.code
+    return 0
 
 
 def test_monitor_refuses_a_log_without_feature_columns(
@@ -126,6 +155,38 @@ def test_monitor_refuses_a_log_without_feature_columns(
     (log_dir / "predictions-1.parquet").unlink()
     assert run_monitor(root, path, tmp_path, "--log", str(log_dir)) == 1
     assert "holds no closed file" in capsys.readouterr().err
+
+
+def test_monitor_skips_unreadable_log_files_and_names_them(
+    root, tmp_path, tiny_model, tiny, capsys, monkeypatch
+):
+    monkeypatch.chdir(root)
+    log_dir = tmp_path / "log"
+    log_dir.mkdir()
+    _model, path = tiny_model
+    from tabml.io import file_md5
+
+    good = tiny.assign(
+        time=pd.Timestamp.now(tz="UTC"), model_version=f"tabml:{file_md5(path)}", probability=0.1
+    )
+    good.to_parquet(log_dir / "predictions-1.parquet")
+    whole = (log_dir / "predictions-1.parquet").read_bytes()
+    (log_dir / "predictions-2.parquet").write_bytes(whole[: len(whole) // 2])  # cut short
+    (log_dir / "predictions-3.parquet").write_bytes(b"")
+    assert run_monitor(root, path, tmp_path, "--log", str(log_dir), "--no-fail-on-drift") == 0
+    result = json.loads((tmp_path / "out/monitor.json").read_text())
+    assert result["window"]["rows"] == len(tiny)
+    assert sorted(result["window"]["unreadable_files"]) == [
+        "predictions-2.parquet",
+        "predictions-3.parquet",
+    ]
+    report = (tmp_path / "out/monitor.md").read_text()
+    assert "Skipped 2 unreadable log file(s)" in report and "`predictions-3.parquet`" in report
+    (log_dir / "predictions-1.parquet").unlink()
+    assert run_monitor(root, path, tmp_path, "--log", str(log_dir)) == 1
+    assert "none of its 2 log file(s) can be read" in capsys.readouterr().err
+    assert run_monitor(root, path, tmp_path, "--log", str(tmp_path / "nowhere")) == 1
+    assert "nowhere: no such directory" in capsys.readouterr().err
 
 
 def test_monitor_refuses_a_log_of_another_model(root, tmp_path, tiny_model, tiny, capsys,

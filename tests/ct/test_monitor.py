@@ -36,9 +36,7 @@ def monitor(pipeline, out, *args, env=None):
 
 
 def test_no_alarm_on_the_reference_window_itself(pipeline, params, tmp_path):
-    done = monitor(
-        pipeline, tmp_path, "--start", "0", "--stop", str(params.validate.reference_stop)
-    )
+    done = monitor(pipeline, tmp_path, "--start", "0", "--stop", str(params.drift.reference_stop))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "drift=false" in done.stdout.splitlines()
     result = read_json(tmp_path / "monitor.json")
@@ -102,7 +100,7 @@ def test_monitor_reads_the_prediction_log_of_the_running_service(service, pipeli
                                                                  params, tmp_path):  # fmt: skip
     model = joblib.load(pipeline.path / "models/model.joblib")
     features = list(model.feature_names_in_)
-    reference = bank.iloc[: params.validate.reference_stop]
+    reference = bank.iloc[: params.drift.reference_stop]
     since = post_and_wait(service, reference.sample(2000, random_state=1), features)
     done = monitor(pipeline, tmp_path / "calm", "--log", str(service.log_dir), "--since", since)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -240,7 +240,7 @@ def test_the_last_tenth_drifts_and_the_report_says_so(run_stages, root, params):
     outcome = run_stages(root / params.ingest.source, {"ingest": {"start": 37_069}})
     drifted = {(w["check"], w["column"]) for w in outcome.report["warnings"]}
     # The positive rate climbs from about 7% in the training window to 46% at the end.
-    assert ("drift_share", "y") in drifted
+    assert ("drift_psi", "y") in drifted
     assert ("drift_psi", "euribor3m") in drifted
     assert "drift warning(s), which do not stop the pipeline" in outcome.report["verdict"]
 
@@ -250,7 +250,7 @@ def test_committed_reference_profile_is_in_step_with_params_and_code(root, param
     committed = read_json(root / "data/reference/profile.json")
     fresh = json.loads(json.dumps(reference_profile(params)))
     assert committed == fresh, "stale reference: run `make reference-profile` and commit it"
-    assert committed["rows"] == params.validate.reference_stop - params.validate.reference_start
+    assert committed["rows"] == params.drift.reference_stop - params.drift.reference_start
 
 
 def test_shipped_source_passes_end_to_end(run_stages, root, params):

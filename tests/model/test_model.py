@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from tabml.params import load_params
-from tabml.train import labels, score
+from tabml.predict import labels, score
 
 pytestmark = pytest.mark.slow
 

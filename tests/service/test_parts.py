@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import subprocess
 import time
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import pytest
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
+from tabml import bento as tabml_bento
+from tabml.io import DataError
 from tabml.schema import ClientSchema, feature_columns
 from tabml.serving.contract import EXAMPLE_CLIENT, describe, reason, request_model
 from tabml.serving.predlog import PredictionLog, read_log
@@ -133,8 +136,52 @@ def test_settings_want_an_exact_model_tag(tag):
         Settings(model_tag=tag)
 
 
-def test_bentofile_pins_the_locked_versions():
-    bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
-    for pin in bentofile["python"]["packages"]:
-        name, version = pin.split("==")
-        assert importlib.metadata.version(name) == version, pin
+def test_bentofile_names_packages_and_the_lock_pins_them():
+    names = yaml.safe_load((ROOT / "bentofile.yaml").read_text())["python"]["packages"]
+    assert names and all("=" not in name for name in names), names
+    locked = tabml_bento.locked_versions(ROOT / "uv.lock")
+    pins = tabml_bento.pin(names, locked, "uv.lock")
+    for name, pinned in zip(names, pins, strict=True):
+        # The lock is what the tests run on: the installed environment is uv.lock's.
+        assert pinned == f"{name}=={importlib.metadata.version(name)}", pinned
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [(["numpy==1.0"], "name the package only"), (["not-locked-pkg"], "run `uv lock`")],
+)
+def test_bentofile_packages_must_be_bare_locked_names(names, message):
+    with pytest.raises(DataError, match=message):
+        tabml_bento.pin(names, {"numpy": {"2.0"}}, "uv.lock")
+
+
+def test_a_lock_with_two_versions_of_a_package_is_refused():
+    with pytest.raises(DataError, match="one version"):
+        tabml_bento.pin(["numpy"], {"numpy": {"1.26.4", "2.0.0"}}, "uv.lock")
+
+
+@pytest.mark.slow
+def test_the_built_bento_requires_the_locked_versions(bento, pipeline):
+    """The bento `make bento` built installs exactly uv.lock's versions of what it names."""
+    done = subprocess.run(
+        ["bentoml", "get", bento.bento_tag, "-o", "path"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=bento.env,
+        cwd=pipeline.path,
+    )
+    reqs = Path(done.stdout.strip()) / "env/python/requirements.txt"
+    required = {
+        tabml_bento.normalise(name): version
+        for name, _, version in (
+            line.strip().partition("==") for line in reqs.read_text().splitlines()
+        )
+        if version
+    }
+    names = yaml.safe_load((ROOT / "bentofile.yaml").read_text())["python"]["packages"]
+    locked = tabml_bento.locked_versions(ROOT / "uv.lock")
+    for name in names:
+        assert {required.get(tabml_bento.normalise(name))} == locked[
+            tabml_bento.normalise(name)
+        ], name

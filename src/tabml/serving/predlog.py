@@ -174,7 +174,20 @@ class PredictionLog:
 
 def read_log(directory: str | Path) -> pd.DataFrame:
     """Every closed prediction log file in `directory`, in time order, as one frame."""
-    files = sorted(Path(directory).glob(f"*{SUFFIX}"))
-    if not files:
-        return pd.DataFrame(columns=list(RESERVED))
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return read_log_files(directory)[0]
+
+
+def read_log_files(directory: str | Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The closed log files that can be read, as one frame, and why each other one cannot.
+
+    A file cut short (a full disk, a killed writer) must not hide the rest of the log.
+    """
+    frames, unreadable = [], {}
+    for path in sorted(Path(directory).glob(f"*{SUFFIX}")):
+        try:
+            frames.append(pd.read_parquet(path))
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            unreadable[path.name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    if not frames:
+        return pd.DataFrame(columns=list(RESERVED)), unreadable
+    return pd.concat(frames, ignore_index=True), unreadable
