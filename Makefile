@@ -13,17 +13,31 @@ PYTEST_ARGS ?=
 # Stage commands (`python -m tabml.<stage>`) must find the project's environment.
 export PATH := $(BIN):$(PATH)
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
-export UV_PYTHON_DOWNLOADS := never
+# A laptop without Python 3.11 gets uv's managed download; the workflows set `never`, so there
+# actions/setup-python must provide the interpreter (uv then says "No interpreter found").
+export UV_PYTHON_DOWNLOADS ?= automatic
 # No usage reporting from the tools.
 export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 export DO_NOT_TRACK := 1
+# CML reads this one (src/analytics.js), not DO_NOT_TRACK.
+export ITERATIVE_DO_NOT_TRACK := 1
 
-.PHONY: help setup run repro test test-fast lint format bench mlflow-ui clean
+.PHONY: help setup run repro test test-fast test-runner test-host lint format bench mlflow-ui clean
 
+##@ Set-up
 help:  ## Show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -v order='Set-up|Pipeline|Pull requests|Serving|Delivery|Kubernetes|Continuous training|GitHub|Benchmarks' ' \
+	  BEGIN { FS = ":.*## "; n = split(order, sections, "|"); \
+	    for (i = 1; i <= n; i++) known[sections[i]] = 1; section = "Other" } \
+	  /^##@ / { section = substr($$0, 5); next } \
+	  /^[a-zA-Z0-9_-]+:.*## / { \
+	    if (!(section in known)) { known[section] = 1; sections[++n] = section } \
+	    lines[section] = lines[section] sprintf("  \033[36m%-18s\033[0m %s\n", $$1, $$2) } \
+	  END { for (i = 1; i <= n; i++) if (sections[i] in lines) \
+	    printf "%s\033[1m%s\033[0m\n%s", (shown++ ? "\n" : ""), sections[i], lines[sections[i]] }' \
+	  $(MAKEFILE_LIST)
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -32,6 +46,7 @@ $(VENV)/.synced: pyproject.toml uv.lock
 
 setup: $(VENV)/.synced  ## Create .venv from uv.lock (installs uv with pip if missing)
 
+##@ Pipeline
 run: setup  ## Run the whole pipeline on the shipped data and show the metrics
 	dvc repro
 	@echo
@@ -45,11 +60,22 @@ run: setup  ## Run the whole pipeline on the shipped data and show the metrics
 repro: setup  ## dvc repro: run the stages whose code, params or data changed
 	dvc repro
 
+##@ Set-up
 test: setup  ## Run the whole test suite
 	pytest $(PYTEST_ARGS)
 
 test-fast: setup  ## Run the tests that need no trained pipeline and no server
 	pytest -m "not slow" $(PYTEST_ARGS)
+
+# The workflow tests: their jobs run in the ubuntu-24.04 stand-in image (podman), as on a hosted
+# runner; `make test-host` runs them on this machine instead, quicker and proving less.
+RUNNER_TESTS := tests/workflows/test_act.py tests/workflows/test_retrain.py tests/delivery/test_cd.py
+
+test-runner: setup  ## Run only the workflow tests, their jobs in the ubuntu-24.04 stand-in image
+	TABML_ACT_RUNNER=image pytest $(RUNNER_TESTS) $(PYTEST_ARGS)
+
+test-host: setup  ## Run only the workflow tests, their jobs on this machine (quick, proves less)
+	TABML_ACT_RUNNER=host pytest $(RUNNER_TESTS) $(PYTEST_ARGS)
 
 lint: setup  ## Check format and lint (ruff)
 	ruff format --check .
@@ -59,6 +85,7 @@ format: setup  ## Format and fix what ruff can
 	ruff format .
 	ruff check --fix .
 
+##@ Benchmarks
 bench: setup  ## Benchmark the pipeline against one bare Python process
 	python benchmarks/pipeline.py
 
@@ -67,34 +94,40 @@ bench: setup  ## Benchmark the pipeline against one bare Python process
 bench-validate: setup  ## Benchmark data validation on 1M and 10M resampled rows (time, memory)
 	python benchmarks/validate.py
 
-reference-profile: setup  ## Rewrite the drift reference from validate.reference_* (commit it)
+##@ Pipeline
+reference-profile: setup  ## Rewrite the drift reference from drift.reference_* (commit it)
 	python -m tabml.reference --out data/reference/profile.json
 
 mlflow-ui: setup  ## Browse the local MLflow store
 	mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port 5000
 
+##@ Set-up
 clean:  ## Remove the environment and local caches (not the DVC cache or MLflow store)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 # --- Pull-request CI: the targets the workflows in .github/workflows run, one per step -------
 # BASE is the revision a change is compared with (the workflow passes the pull request's base
 # commit); REPORT_DIR is what the report job uploads; PR_REPORT_DIR is where the posting job
-# downloads it. CML runs through npx at a pinned version unless CML names another command.
+# downloads it (outside the checkout). CML runs through npx at a pinned version unless CML names
+# another command; the posting job instead runs the copy install-cml put in CML_PREFIX before
+# anything untrusted was on disk (npx would obey an .npmrc in its working directory).
 BASE ?= main
 REPORT_DIR ?= build/report
 PR_REPORT_DIR ?= build/pr-report
-MODEL_NAME ?= tabml
 CML_VERSION ?= 0.20.0
 CML ?= npx --yes @dvcorg/cml@$(CML_VERSION)
+CML_PREFIX ?= $(CURDIR)/build/cml
+POST_CML := $(if $(filter file,$(origin CML)),$(CML_PREFIX)/node_modules/.bin/cml,$(CML))
 WORKFLOWS := $(wildcard .github/workflows/*.yml)
 
-.PHONY: lint-workflows check-data pull-cache check-lock report gate comment all-green ci bench-ci
+.PHONY: lint-workflows check-data pull-cache check-lock report gate install-cml comment all-green ci bench-ci
 
+##@ Pull requests
 lint-workflows: setup  ## Lint the workflows and Dependabot config (schema, actionlint, zizmor)
 	check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 	actionlint $(WORKFLOWS)
-	zizmor --offline --no-progress $(WORKFLOWS) .github/dependabot.yml
+	zizmor --offline --pedantic --no-progress $(WORKFLOWS) .github/dependabot.yml
 
 check-data: setup  ## Run the pipeline up to data validation: stops here on bad data
 	dvc repro validate
@@ -120,17 +153,27 @@ check-lock: setup  ## Fail when dvc.lock or reports/ differ from what code, para
 report: setup  ## Write the pull-request report against BASE into REPORT_DIR (make report BASE=main)
 	python -m tabml.report --base "$(BASE)" --out $(REPORT_DIR) --metrics reports/metrics.json \
 	  --validation reports/validation.json --summary reports/validation.md \
-	  --model-name "$(MODEL_NAME)" --pipeline-result "$(PIPELINE_RESULT)" \
-	  --pr-number "$(PR_NUMBER)" --head-sha "$(HEAD_SHA)" --run-url "$(RUN_URL)"
+	  --pipeline-result "$(PIPELINE_RESULT)" \
+	  --pr-number "$(PR_NUMBER)" --head-sha "$(HEAD_SHA)" --run-url "$(RUN_URL)" \
+	  $(if $(filter true,$(FROM_FORK)),--from-fork)
 
 gate: setup  ## Fail when a metric is under its floor or falls beyond its tolerance against BASE
 	python -m tabml.gate --base "$(BASE)" --metrics reports/metrics.json --params params.yaml
 
+install-cml:  ## Install CML_VERSION of CML into CML_PREFIX (no install scripts), unless CML names another
+ifeq ($(origin CML),file)
+	npm install --prefix "$(CML_PREFIX)" --ignore-scripts --no-audit --no-fund \
+	  "@dvcorg/cml@$(CML_VERSION)"
+	ITERATIVE_DO_NOT_TRACK=1 "$(POST_CML)" --version
+else
+	@echo "CML is $(CML): nothing to install."
+endif
+
 # Runs in the posting workflow, which installs nothing of ours: the system Python and src/.
 comment:  ## Post PR_REPORT_DIR/report.md as the pull request's one CML comment, updated in place
-	PYTHONPATH=src $(PYTHON) -m tabml.comment --report-dir $(PR_REPORT_DIR) \
+	PYTHONPATH=src $(PYTHON) -m tabml.comment --report-dir "$(PR_REPORT_DIR)" \
 	  --head-sha "$(HEAD_SHA)" --pr-numbers "$(PR_NUMBERS)" --run-url "$(RUN_URL)" \
-	  --cml "$(CML)" $(if $(filter true,$(PUBLISH_IMAGES)),--publish)
+	  --cml "$(POST_CML)" $(if $(filter true,$(PUBLISH_IMAGES)),--publish)
 
 all-green:  ## Fail unless every job in RESULTS ("lint=success tests=success ...") succeeded
 	@test -n "$(strip $(RESULTS))" || { echo "ERROR: RESULTS is empty."; exit 1; }
@@ -142,6 +185,7 @@ all-green:  ## Fail unless every job in RESULTS ("lint=success tests=success ...
 
 ci: lint lint-workflows test check-data pull-cache repro check-lock report gate  ## Run locally what the pull-request workflow runs, in its order
 
+##@ Benchmarks
 bench-ci: setup  ## Time the pull-request workflow under act, with and without a DVC cache hit
 	python benchmarks/ci.py
 
@@ -154,6 +198,7 @@ K8S_OUT ?= build/k8s
 
 .PHONY: manifests
 
+##@ Kubernetes
 manifests: setup  ## Render and validate the Kubernetes overlays
 	deploy/k8s/validate.sh $(K8S_OUT) $(K8S_IMAGE)
 
@@ -163,6 +208,7 @@ BENTO_ARGS := --model models/model.joblib --train data/processed/train.parquet \
 	--valid data/processed/valid.parquet --test data/processed/test.parquet \
 	--metrics reports/metrics.json
 
+##@ Serving
 bento: repro  ## Import the trained model into the BentoML store (exact tag) and build the bento
 	python -m tabml.bento $(BENTO_ARGS)
 
@@ -170,6 +216,7 @@ serve: repro  ## Build the bento and serve it on http://127.0.0.1:3000
 	tag=$$(python -m tabml.bento $(BENTO_ARGS) | sed -n 's/^bento: //p'); \
 		bentoml serve "$$tag" --host 127.0.0.1 --port 3000
 
+##@ Benchmarks
 bench-serve: repro  ## Benchmark the service against naive FastAPI and BentoML with batching
 	python benchmarks/serve.py
 
@@ -177,14 +224,23 @@ bench-serve: repro  ## Benchmark the service against naive FastAPI and BentoML w
 # The model is registered in MLflow (MLFLOW_TRACKING_URI), the serving image is the bento that
 # pins it, and each environment gets it only after its smoke test; see README, Delivery.
 # ENV is staging or production; REGISTRY (optional) is where `make push` sends the images;
-# DEPLOY_TARGET (local or k8s) overrides deploy.target.
+# DEPLOY_TARGET (local or k8s) overrides deploy.target. JOB is the cd.yml job that `preflight`
+# checks; docs/delivery.md lists the settings each job needs.
 ENV ?= staging
+JOB ?= build
 URL ?= http://127.0.0.1:3101
 BUILD := build
 # podman here needs runc and raised ulimits (deploy/podman/containers.conf); Docker ignores it.
 export CONTAINERS_CONF ?= $(CURDIR)/deploy/podman/containers.conf
 
-.PHONY: track register promote rollback base-image image sbom push golden deploy smoke release
+.PHONY: preflight track register promote rollback base-image check-tools system-packages image sbom
+.PHONY: registry-login
+.PHONY: push golden deploy smoke release
+
+# Runs before `make setup` in each cd.yml job: the system Python and src/ are enough.
+##@ Delivery
+preflight:  ## Check the settings cd.yml's job JOB (build, staging, production) needs; one line each
+	PYTHONPATH=src $(PYTHON) -m tabml.preflight --job $(JOB) --params params.yaml
 
 track: repro  ## Log this commit's model to MLflow (re-runs train+evaluate) unless a run has it
 	@if python -m tabml.registry tracked; then echo "MLflow already has this model's run."; \
@@ -204,6 +260,20 @@ rollback: setup  ## Put the previous release of ENV back in service and move its
 base-image: setup  ## Build python:3.11-slim locally where none can be pulled (CA_BUNDLE: your CA)
 	deploy/base-image.sh
 
+check-tools: setup base-image  ## Check that the container engine (with --init), act and kubectl answer
+	deploy/check-tools.sh
+
+# What the container tests and the local deploy need from the system, each named in
+# .ci/system-packages with the reason.
+SYSTEM_PACKAGES := $(strip $(shell sed -e 's/\#.*//' .ci/system-packages))
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+system-packages:  ## Install the system packages the container tests use (apt-get; root or sudo)
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  $(SYSTEM_PACKAGES) >/dev/null
+	@echo "Installed: $(SYSTEM_PACKAGES)"
+
 image: bento  ## Build the serving and pipeline images with their lineage labels
 	tag=$$(python -m tabml.bento $(BENTO_ARGS) | sed -n 's/^bento: //p'); \
 	  python -m tabml.release images --bento "$$tag" \
@@ -212,6 +282,9 @@ image: bento  ## Build the serving and pipeline images with their lineage labels
 sbom: bento  ## Write CycloneDX SBOMs of both images' Python environments to build/sbom
 	tag=$$(python -m tabml.bento $(BENTO_ARGS) | sed -n 's/^bento: //p'); \
 	  python -m tabml.release sbom --bento "$$tag" --out $(BUILD)/sbom
+
+registry-login: setup  ## Log the engine in to REGISTRY as REGISTRY_AUTH says (token from the environment)
+	python -m tabml.release login
 
 push: setup  ## Push both images to REGISTRY and record their digests (no REGISTRY: no-op)
 	python -m tabml.release push
@@ -250,6 +323,7 @@ SIMULATE_WINDOWS ?=
 
 .PHONY: monitor simulate production-model retrain-window retrain-compare retrain-pr trigger-retrain
 
+##@ Continuous training
 monitor: setup  ## Drift of the prediction log (PREDICTION_LOG=dir) or the newest rows; exit 3 on drift
 	python -m tabml.monitor --model $(MONITOR_MODEL) --reference data/reference/profile.json \
 	  --metrics reports/metrics.json --out $(MONITOR_OUT) \
@@ -260,7 +334,7 @@ simulate: setup  ## Replay 2008-2010 in time windows: monitor, retrain on drift,
 	python -m tabml.simulate --out $(SIMULATE_OUT) $(if $(SIMULATE_WINDOWS),--windows $(SIMULATE_WINDOWS))
 
 production-model: setup  ## Fetch the production model (MLflow alias, else dvc.lock's) into RETRAIN_DIR
-	python -m tabml.retrain production --out $(RETRAIN_DIR)/production --model-name "$(MODEL_NAME)"
+	python -m tabml.retrain production --out $(RETRAIN_DIR)/production
 
 retrain-window: setup  ## Move the ingest window to the newest rows and rewrite the drift reference
 	python -m tabml.retrain window --out $(RETRAIN_DIR)/window.json
@@ -280,3 +354,23 @@ retrain-pr:  ## Open the retraining pull request (CML): params, lock, reference,
 
 trigger-retrain:  ## Start the retraining workflow on the default branch (gh), saying drift was found
 	$(GH) workflow run retrain.yml --ref "$(RETRAIN_REF)" -f drift=true
+
+# --- GitHub repository settings: run once after forking (docs/github.md, First run on GitHub) --
+# REPO=owner/name (default: the origin remote); REVIEWERS=user1,user2 approve production
+# deploys; APPROVALS is how many approvals a pull request into main needs (0 when working
+# alone); variable values come from the environment or GITHUB_SETUP_ENV (NAME=value lines,
+# default github-setup.env). DRY_RUN=1 prints every API call and sends nothing. The token is
+# GH_TOKEN, GITHUB_TOKEN or `gh auth token`; GITHUB_API_URL points it at GitHub Enterprise.
+REPO ?=
+REVIEWERS ?=
+APPROVALS ?= 1
+GITHUB_SETUP_ENV ?=
+DRY_RUN ?=
+
+.PHONY: github-setup
+
+##@ GitHub
+github-setup: setup  ## Set up the GitHub repository: environments, variables, Actions token, main protection
+	python -m tabml.github_setup $(if $(REPO),--repo "$(REPO)") --reviewers "$(REVIEWERS)" \
+	  --approvals "$(APPROVALS)" $(if $(GITHUB_SETUP_ENV),--env-file "$(GITHUB_SETUP_ENV)") \
+	  $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "workflows"))
 
 from harness import ActRepo, pull_request_event, push_event  # noqa: E402
+from record import recorded  # noqa: E402
 
 
 def main() -> None:
@@ -51,4 +52,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("ci", "make bench-ci"):
+        main()

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import yaml
+from record import recorded
 
 from tabml.workspace import copy_project
 
@@ -86,4 +87,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("pipeline", "make bench"):
+        main()

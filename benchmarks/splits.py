@@ -11,12 +11,14 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from record import recorded
 from sklearn.metrics import roc_auc_score
 
 from tabml.ingest import ingest, read_source
 from tabml.params import Params, load_params
+from tabml.predict import labels, score
 from tabml.split import split
-from tabml.train import labels, score, train
+from tabml.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 MACRO = ("emp_var_rate", "cons_price_idx", "cons_conf_idx", "euribor3m", "nr_employed")
@@ -64,4 +66,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with recorded("splits"):
+        main()

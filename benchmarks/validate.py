@@ -31,6 +31,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from record import recorded
+
 ROOT = Path(__file__).resolve().parents[1]
 APPROACHES = ("validate", "contract")
 
@@ -131,29 +133,30 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(int(args.child[0]), args.child[1])))
         return
-    print(
-        f"validate benchmark: median of {args.repeats} fresh processes per line; "
-        "2 cores, shared with other work\n"
-    )
-    print("| rows | approach | seconds | rows/s | read Parquet (s) | validate / read "
-          "| data (MB) | peak above data (MB) | peak / data | goal | met |")  # fmt: skip
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
-    for size in args.sizes:
-        for approach in args.approaches:
-            runs = [measure(size, approach) for _ in range(args.repeats)]
-            m = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
-            ratio = m["peak_mb"] / m["data_mb"]
-            # The time goal is set for 1M rows; the memory goal holds at every size.
-            timed = size == 1_000_000
-            goal = "< 10 s, < 3x" if timed else "< 3x"
-            met = ratio < 3 and (m["seconds"] < 10 or not timed)
-            print(
-                f"| {size:,} | {approach} | {m['seconds']:.2f} | {size / m['seconds']:,.0f} "
-                f"| {m['read_seconds']:.2f} | {m['seconds'] / m['read_seconds']:.1f} "
-                f"| {m['data_mb']:,.0f} | {m['peak_mb']:,.0f} | {ratio:.2f} | {goal} "
-                f"| {'yes' if met else 'NO'} |",
-                flush=True,
-            )
+    with recorded("validate", "make bench-validate"):
+        print(
+            f"validate benchmark: median of {args.repeats} fresh processes per line; "
+            "2 cores, shared with other work\n"
+        )
+        print("| rows | approach | seconds | rows/s | read Parquet (s) | validate / read "
+              "| data (MB) | peak above data (MB) | peak / data | goal | met |")  # fmt: skip
+        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+        for size in args.sizes:
+            for approach in args.approaches:
+                runs = [measure(size, approach) for _ in range(args.repeats)]
+                m = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+                ratio = m["peak_mb"] / m["data_mb"]
+                # The time goal is set for 1M rows; the memory goal holds at every size.
+                timed = size == 1_000_000
+                goal = "< 10 s, < 3x" if timed else "< 3x"
+                met = ratio < 3 and (m["seconds"] < 10 or not timed)
+                print(
+                    f"| {size:,} | {approach} | {m['seconds']:.2f} | {size / m['seconds']:,.0f} "
+                    f"| {m['read_seconds']:.2f} | {m['seconds'] / m['read_seconds']:.1f} "
+                    f"| {m['data_mb']:,.0f} | {m['peak_mb']:,.0f} | {ratio:.2f} | {goal} "
+                    f"| {'yes' if met else 'NO'} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
