@@ -24,7 +24,7 @@ OTHER_DELIMITERS = (",", ";", "\t", "|")
 
 
 def normalize_name(name: str) -> str:
-    """`emp.var.rate` -> `emp_var_rate`: names that are valid identifiers everywhere."""
+    """`Order.Total ` -> `order_total`: names that are valid identifiers everywhere."""
     return re.sub(r"\W+", "_", name.strip()).strip("_").lower()
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabml import monitor, retrain
+from tabml import lineage, monitor, retrain
 from tabml.drift import build_profile, column_psi
 from tabml.io import DataError
 from tabml.monitoring import assess, headline, reference_from, score_profile
@@ -133,19 +133,23 @@ def run_monitor(root, model_path, tmp_path, *args):
     return 0
 
 
+def served_log(frame, model_path, params, log_dir):
+    """A prediction log as the service writes it: `frame` in one closed file."""
+    log_dir.mkdir()
+    frame.assign(
+        time=pd.Timestamp.now(tz="UTC"),
+        model_version=lineage.model_tag(params, model_path),
+        probability=0.1,
+    ).to_parquet(log_dir / "predictions-1.parquet")
+    return log_dir
+
+
 def test_monitor_refuses_a_log_without_feature_columns(
-    root, tmp_path, tiny_model, tiny, capsys, monkeypatch
+    root, tmp_path, tiny_model, tiny, params, capsys, monkeypatch
 ):
     monkeypatch.chdir(root)
-    log_dir = tmp_path / "log"
-    log_dir.mkdir()
     _model, path = tiny_model
-    from tabml.io import file_md5
-
-    frame = tiny.drop(columns=["job"]).assign(
-        time=pd.Timestamp.now(tz="UTC"), model_version=f"tabml:{file_md5(path)}", probability=0.1
-    )
-    frame.to_parquet(log_dir / "predictions-1.parquet")
+    log_dir = served_log(tiny.drop(columns=["job"]), path, params, tmp_path / "log")
     assert run_monitor(root, path, tmp_path, "--log", str(log_dir)) == 1
     assert "lacks the model feature column(s) ['job']" in capsys.readouterr().err
     assert run_monitor(root, path, tmp_path, "--log", str(log_dir), "--since", "2999-01-01") == 1
@@ -158,18 +162,11 @@ def test_monitor_refuses_a_log_without_feature_columns(
 
 
 def test_monitor_skips_unreadable_log_files_and_names_them(
-    root, tmp_path, tiny_model, tiny, capsys, monkeypatch
+    root, tmp_path, tiny_model, tiny, params, capsys, monkeypatch
 ):
     monkeypatch.chdir(root)
-    log_dir = tmp_path / "log"
-    log_dir.mkdir()
     _model, path = tiny_model
-    from tabml.io import file_md5
-
-    good = tiny.assign(
-        time=pd.Timestamp.now(tz="UTC"), model_version=f"tabml:{file_md5(path)}", probability=0.1
-    )
-    good.to_parquet(log_dir / "predictions-1.parquet")
+    log_dir = served_log(tiny, path, params, tmp_path / "log")
     whole = (log_dir / "predictions-1.parquet").read_bytes()
     (log_dir / "predictions-2.parquet").write_bytes(whole[: len(whole) // 2])  # cut short
     (log_dir / "predictions-3.parquet").write_bytes(b"")
