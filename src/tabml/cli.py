@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from tabml.commands import CommandError
 from tabml.io import DataError
 
 log = logging.getLogger(__name__)
@@ -22,10 +23,10 @@ def parser(description: str | None) -> argparse.ArgumentParser:
 
 
 def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
-    """Run a stage entry; a `DataError` becomes one readable paragraph and exit status 1."""
+    """Run an entry; a `DataError` or `CommandError` becomes one readable paragraph, exit 1."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         main(argv)
-    except DataError as exc:
+    except (DataError, CommandError) as exc:
         print(f"\nERROR: {exc}\n", file=sys.stderr)
         sys.exit(EXIT_DATA_ERROR)
