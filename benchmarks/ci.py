@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "workflows"))
+sys.path[:0] = [str(ROOT / "tests" / "workflows"), str(ROOT / "tests")]  # harness, testkit
 
 from harness import ActRepo, pull_request_event, push_event  # noqa: E402
 from record import recorded  # noqa: E402

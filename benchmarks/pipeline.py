@@ -22,9 +22,9 @@ from pathlib import Path
 import yaml
 from record import recorded
 
-from tabml.workspace import copy_project
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from testkit.workspace import copy_project  # noqa: E402
 
 # Runs every stage's entry point, in dvc.yaml's order, in this one process.
 BARE = """

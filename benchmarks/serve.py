@@ -43,7 +43,9 @@ import psutil
 from record import check_block, recorded
 
 from tabml.serving.inference import OnnxScorer, compile_onnx, to_columns
-from tabml.serving.server import free_port, running
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # testkit
+from testkit.server import free_port, running
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = Path(__file__).resolve().parent / "baselines"

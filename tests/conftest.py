@@ -16,12 +16,12 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from testkit.server import Server, free_port, running
+from testkit.workspace import copy_project
 
 from tabml.ingest import ingest, read_source
 from tabml.io import file_md5
 from tabml.params import Params, load_params
-from tabml.serving.server import Server, free_port, running
-from tabml.workspace import copy_project
 
 ROOT = Path(__file__).resolve().parents[1]
 

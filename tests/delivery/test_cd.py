@@ -28,9 +28,9 @@ from containers import remove_ours
 from harness import ActRepo, ActRun, push_event
 from mlflow.tracking import MlflowClient
 from runner_image import Runner, act_in_image, copy_image, runner_or_fail, storage_conf
+from testkit.server import free_port
 
 from tabml import smoke
-from tabml.serving.server import free_port
 
 # The three jobs in containers take about 9 minutes alone here, more on busy cores.
 pytestmark = [pytest.mark.slow, pytest.mark.container, pytest.mark.timeout(2400)]

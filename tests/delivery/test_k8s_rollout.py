@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from testkit.server import free_port
 
 from tabml import deploy, smoke
 from tabml.params import DeployParams
-from tabml.serving.server import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -21,10 +21,10 @@ import pytest
 import yaml
 from containers import remove_ours
 from mlflow.tracking import MlflowClient
+from testkit.server import free_port
 
 from tabml import smoke
 from tabml.io import file_md5
-from tabml.serving.server import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 

@@ -63,7 +63,7 @@ def test_an_impossible_latency_budget_fails(service, gold):
 
 
 def test_nothing_listening_fails_readiness_only(gold):
-    from tabml.serving.server import free_port
+    from testkit.server import free_port
 
     outcomes = smoke.check(f"http://127.0.0.1:{free_port()}", gold, 250, timeout=1)
     assert failing(outcomes) == ["ready"]

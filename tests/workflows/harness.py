@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from runner_image import Runner
-
-from tabml.workspace import copy_project, git
+from testkit.workspace import copy_project, git
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -68,7 +68,7 @@ def add_remote(ws, url: str) -> None:
 
 
 def test_fresh_clone_pulls_the_run_cache_and_does_not_retrain(pipeline, workspace, tmp_path, s3):
-    from tabml.workspace import copy_project
+    from testkit.workspace import copy_project
 
     env = {**workspace.env, **S3_ENV}
     # Main's side: the reproduced pipeline's cache, pushed with its run-cache.
