@@ -13,7 +13,7 @@ replacement, a new time column), then measures around the validation only:
 Goal: 1M rows in under 10 s on 2 cores. Each line is the median of `--repeats` processes.
 
 Approaches: `validate` is the stage's core (record contract, row rules, batch rules, drift);
-`contract` is the pandera record contract alone (BankSchema and the row rules).
+`contract` is the pandera record contract alone (RecordSchema and the row rules).
 """
 
 from __future__ import annotations
@@ -56,10 +56,11 @@ def child(size: int, approach: str) -> dict[str, float]:
     import pandas as pd
     import pandera.pandas as pa
 
+    from tabml.dataset import record_schema
     from tabml.ingest import ingest, read_source
     from tabml.io import read_json
     from tabml.params import load_params
-    from tabml.schema import ROW_RULES, BankSchema
+    from tabml.schema import ROW_RULES
     from tabml.validate import validate
 
     params = load_params(ROOT / "params.yaml")
@@ -76,7 +77,7 @@ def child(size: int, approach: str) -> dict[str, float]:
     frame["seq"] = np.arange(size)
     del bank, rows
     data_mb = frame.memory_usage(deep=True).sum() / 2**20
-    contract = BankSchema.to_schema()
+    contract = record_schema()
     contract.checks = [*contract.checks, *(rule.check() for rule in ROW_RULES)]
 
     release_memory()

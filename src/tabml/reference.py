@@ -18,12 +18,12 @@ from dataclasses import replace
 from typing import Any
 
 from tabml import cli
+from tabml.dataset import record_schema, rules_by_key
 from tabml.drift import build_profile
 from tabml.findings import ERROR, collect
 from tabml.ingest import ingest, read_source
 from tabml.io import DataError, write_json
 from tabml.params import Params, load_params
-from tabml.schema import BankSchema, rules_by_key
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def reference_profile(params: Params) -> dict[str, Any]:
     cfg = params.drift
     window = replace(params.ingest, start=cfg.reference_start, stop=cfg.reference_stop)
     frame = ingest(read_source(window.source, window.sep), window, params.base.time_column)
-    errors = collect(BankSchema.to_schema(), frame, ERROR, rules_by_key(params, None))
+    errors = collect(record_schema(), frame, ERROR, rules_by_key(params, None))
     if errors:
         found = "; ".join(f"{f.column}: {f.check}" for f in errors)
         raise DataError(f"the reference window fails the schema ({found}).")

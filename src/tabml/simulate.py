@@ -27,13 +27,13 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from tabml import cli
+from tabml.dataset import feature_columns
 from tabml.evaluate import compute_metrics
 from tabml.ingest import ingest, read_source
 from tabml.io import DataError, atomic_open, write_json
 from tabml.monitoring import assess, reference_from
 from tabml.params import Params, load_params
 from tabml.predict import labels, score
-from tabml.schema import feature_columns
 from tabml.train import build_pipeline
 
 log = logging.getLogger(__name__)

@@ -21,10 +21,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from tabml import cli, lineage, tracking
+from tabml.dataset import feature_columns
 from tabml.io import DataError, atomic_path, file_md5, read_parquet
 from tabml.params import Params, load_params
 from tabml.predict import labels, score
-from tabml.schema import feature_columns
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from typing import Any
 import pandas as pd
 
 from tabml import cli
+from tabml.dataset import check_settings, dataset_schema, drift_schema, rules_by_key
 from tabml.findings import DROPPED, ERROR, WARNING, Finding, collect, to_markdown, verdict
 from tabml.io import DataError, atomic_open, read_json, read_parquet, write_json, write_parquet
 from tabml.params import Params, load_params
-from tabml.schema import dataset_schema, drift_schema, rules_by_key
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--summary", required=True, help="markdown summary to write")
     args = ap.parse_args(argv)
     params = load_params(args.params)
+    check_settings(params)  # before any data is read: a stale setting is the first thing to fix
     reference = read_reference(args.reference) if args.reference else None
     if reference:
         check_declared(reference, params)

@@ -3,9 +3,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from tabml.dataset import feature_columns
 from tabml.io import DataError
 from tabml.predict import score
-from tabml.schema import feature_columns
 from tabml.train import build_pipeline, flatten, train
 
 

@@ -15,11 +15,11 @@ from tabml.checks import (
     schema_changes,
     single_feature_auc,
 )
+from tabml.dataset import record_schema
 from tabml.drift import build_profile, psi
 from tabml.findings import markdown_table
 from tabml.io import DataError, write_parquet
 from tabml.reference import main as reference_main
-from tabml.schema import BankSchema
 from tabml.validate import main as validate_main
 from tabml.validate import to_markdown, validate
 
@@ -206,7 +206,7 @@ def test_psi_and_drift_are_zero_on_the_reference_itself(tiny):
 
 
 def test_rename_goes_to_the_missing_column_whose_values_and_name_fit(tiny):
-    columns = BankSchema.to_schema().columns
+    columns = record_schema().columns
     renamed = tiny.rename(columns={"loan": "loan_flag", "housing": "home"})
     examples = schema_changes(renamed, columns).examples
     # loan and housing share their categories: the names decide.

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from tabml import lineage, monitor, retrain
+from tabml.dataset import feature_columns
 from tabml.drift import build_profile, column_psi
 from tabml.io import DataError
 from tabml.monitoring import assess, headline, reference_from, score_profile
 from tabml.predict import labels
-from tabml.schema import feature_columns
 from tabml.split import split
 from tabml.train import build_pipeline
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from tabml import retrain
+from tabml.dataset import feature_columns
 from tabml.io import read_json
 from tabml.predict import labels, score
-from tabml.schema import feature_columns
 from tabml.train import SKOPS_TRUSTED_TYPES, build_pipeline
 
 pytestmark = pytest.mark.slow  # an MLflow store with a model registry

@@ -15,8 +15,8 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from tabml import bento as tabml_bento
+from tabml.dataset import feature_columns, record_schema
 from tabml.io import DataError
-from tabml.schema import ClientSchema, feature_columns
 from tabml.serving.contract import EXAMPLE_CLIENT, describe, reason, request_model
 from tabml.serving.predlog import PredictionLog, read_log
 from tabml.serving.runtime import Settings
@@ -35,7 +35,7 @@ def adapter(features):
 
 
 def test_example_client_passes_the_pandera_schema():
-    ClientSchema.validate(pd.DataFrame([EXAMPLE_CLIENT]))
+    record_schema().select_columns(list(EXAMPLE_CLIENT)).validate(pd.DataFrame([EXAMPLE_CLIENT]))
 
 
 def test_request_model_accepts_exactly_what_the_schema_accepts(adapter, features, tiny):
@@ -47,7 +47,7 @@ def test_request_model_accepts_exactly_what_the_schema_accepts(adapter, features
             continue
         frame = tiny[features].head(1).assign(**{column: value})
         with pytest.raises(pa.errors.SchemaError):
-            ClientSchema.to_schema().select_columns(features).validate(frame)
+            record_schema().select_columns(features).validate(frame)
         with pytest.raises(ValidationError) as caught:
             adapter.validate_python(frame.to_dict(orient="records")[0])
         assert caught.value.errors()[0]["loc"] == (column,)

@@ -1,6 +1,6 @@
 """The service's request and answer models, built from the pandera schema used in training.
 
-A request field has the type, category set and range of its `ClientSchema` column, so the
+A request field has the type, category set and range of its column in `tabml.schema`, so the
 service refuses exactly what `validate` would refuse. Unknown fields are refused too: a client
 that sends a field the model does not use has a contract problem worth hearing about.
 """
@@ -15,9 +15,9 @@ import pandera.pandas as pa
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
-from tabml.schema import ClientSchema
+from tabml.dataset import record_schema
 
-# A real client from the test period (all ClientSchema fields; each service keeps its features).
+# A real client from the test period (every feature column; each service keeps its features).
 EXAMPLE_CLIENT: dict[str, Any] = {
     "age": 31, "job": "blue-collar", "marital": "married", "education": "university.degree",
     "default": "no", "housing": "yes", "loan": "no", "contact": "cellular", "month": "may",
@@ -88,7 +88,7 @@ def request_model(features: Sequence[str], schema: pa.DataFrameSchema | None = N
     A TypedDict rather than a BaseModel: pydantic validates it a third faster, and scoring
     reads values by key.
     """
-    schema = schema or ClientSchema.to_schema()
+    schema = schema or record_schema()
     missing = [name for name in features if name not in schema.columns]
     if missing:
         raise ValueError(f"features {missing} are not columns of the schema")
