@@ -5,11 +5,13 @@
 Run by the `pr-report` workflow, which has write access to pull requests. The report comes from
 the pull request's own run, which a fork controls, so the report directory is data and nothing
 else: only `report.md`, `pr.json` and the PNG images the report shows are read, each checked
-(a regular file with a plain name, within a size limit, UTF-8 text or a real PNG) and copied
-into a fresh directory of this module's own; every other link is kept as text. CML runs from
-that directory, told the driver and the repository, with the token in its environment only.
-The pull request the artifact names must have the tested commit at its head. Standard library
-only: the posting job runs it with the runner's Python and installs nothing of ours.
+by `tabml.artifact` (a regular file with a plain name, within a size limit, UTF-8 text or a real
+PNG) and copied into a fresh directory of this module's own; every other link is kept as text.
+CML runs from that directory, told the driver and the repository, with the token in its
+environment only. The pull request the artifact names must have the tested commit at its head.
+Standard library only: the posting job runs it with the runner's Python and installs nothing of
+ours. CML's output goes straight to the job's log, so it runs through `subprocess`, not
+`tabml.commands` (which captures what a program prints).
 """
 
 from __future__ import annotations
@@ -20,100 +22,28 @@ import os
 import re
 import shlex
 import shutil
-import stat
-import struct
 import subprocess
 import sys
 import tempfile
 import urllib.request
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
+
+from tabml.artifact import IMAGE, IMAGE_NAME, ArtifactError, claimed_pr, collect, read_plain
 
 COMMENT_LIMIT = 65_536
 MARGIN = 1_024
 WATERMARK = "tabml report"
 TEXT_LIMIT = 4 * COMMENT_LIMIT  # bytes: the report generator writes at most COMMENT_LIMIT chars
-PR_LIMIT = 4_096
-IMAGE_LIMIT = 5 * 2**20
-IMAGES = 32
-PIXELS = 16_384  # largest width or height taken for a plot
-IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
-# One to three plain path parts, a PNG at the end: no dot files, `..`, absolute paths or URLs.
-PART = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}"
-IMAGE_NAME = re.compile(rf"(?:{PART}/){{0,2}}{PART}\.png")
 # Where markdown starts a link, an image or a reference definition (`](`, `][`, `]:`), an
 # autolink (`<scheme:` or `<a@b>`) or raw HTML (`<tag`, `</`, `<!`, `<?`); existing escapes are
 # matched first so that they stay. Escaping keeps the text and leaves nothing to upload or follow.
 CLOSER = re.compile(r"\\[!-/:-@\[-`{-~]|\](?=[(\[:])|<(?=[A-Za-z/!?]|[^\s<>]*@)")
 PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-NOFOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
 class CommentError(Exception):
     """The report cannot be posted; the message says why."""
-
-
-def read_plain(root: Path, name: str, limit: int) -> bytes:
-    """The bytes of `root/name`, a regular file reached without following any symlink."""
-    parts = name.split("/")
-    fds: list[int] = []
-    try:
-        fds.append(os.open(root, NOFOLLOW | os.O_DIRECTORY))
-        for part in parts[:-1]:
-            fds.append(os.open(part, NOFOLLOW | os.O_DIRECTORY, dir_fd=fds[-1]))
-        fds.append(os.open(parts[-1], NOFOLLOW, dir_fd=fds[-1]))
-        info = os.fstat(fds[-1])
-        if not stat.S_ISREG(info.st_mode):
-            raise CommentError(f"`{name}` is not a regular file")
-        if info.st_size > limit:
-            raise CommentError(f"`{name}` has {info.st_size} bytes, more than {limit}")
-        with os.fdopen(fds.pop(), "rb") as fh:
-            data = fh.read(limit + 1)
-        if len(data) > limit:
-            raise CommentError(f"`{name}` is larger than {limit} bytes")
-        return data
-    except OSError as exc:
-        raise CommentError(f"`{name}` cannot be read as a plain file ({exc.strerror})") from None
-    finally:
-        for fd in fds:
-            os.close(fd)
-
-
-def check_png(data: bytes) -> None:
-    """Raise unless `data` starts like a PNG: signature, then a sound IHDR chunk."""
-    if not data.startswith(PNG_MAGIC) or len(data) < 33:
-        raise CommentError("not a PNG image")
-    length, kind = struct.unpack(">I4s", data[8:16])
-    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
-    (crc,) = struct.unpack(">I", data[29:33])
-    if length != 13 or kind != b"IHDR" or zlib.crc32(data[12:29]) != crc:
-        raise CommentError("not a PNG image (no valid IHDR header)")
-    if not (0 < width <= PIXELS and 0 < height <= PIXELS) or colour not in (0, 2, 3, 4, 6):
-        raise CommentError(f"not a plausible PNG image ({width}x{height}, colour {colour})")
-    if depth not in (1, 2, 4, 8, 16):
-        raise CommentError(f"not a plausible PNG image (bit depth {depth})")
-
-
-def collect(report_dir: Path, copy: Path, report: str) -> dict[str, str]:
-    """Copy the images the report shows into `copy`; the ones left out, with the reason."""
-    left_out: dict[str, str] = {}
-    targets = list(dict.fromkeys(target for _, target in IMAGE.findall(report)))
-    for count, target in enumerate(targets):
-        try:
-            if not IMAGE_NAME.fullmatch(target) or ".." in target:  # opened part by part
-                raise CommentError("not a file name inside the report")
-            if count >= IMAGES:
-                raise CommentError(f"more than {IMAGES} images")
-            data = read_plain(report_dir, target, IMAGE_LIMIT)
-            check_png(data)
-        except CommentError as exc:
-            left_out[target] = str(exc)
-            continue
-        (copy / target).parent.mkdir(parents=True, exist_ok=True)
-        (copy / target).write_bytes(data)
-    return left_out
 
 
 def pr_head_sha(number: int, repo: str, api_url: str, token: str) -> str:
@@ -136,14 +66,9 @@ def resolve_pr(args: argparse.Namespace, report_dir: Path) -> int:
     if listed:
         return listed[0]
     try:
-        claimed = json.loads(read_plain(report_dir, "pr.json", PR_LIMIT).decode("utf-8"))
-        claimed = claimed["number"]
-    except (CommentError, ValueError, KeyError, TypeError) as exc:
-        raise CommentError(
-            f"no pull request number in the event or the artifact ({exc})"
-        ) from None
-    if not isinstance(claimed, int) or isinstance(claimed, bool) or claimed <= 0:
-        raise CommentError(f"the artifact names an invalid pull request: {claimed!r}")
+        claimed = claimed_pr(report_dir)
+    except ArtifactError as exc:
+        raise CommentError(str(exc)) from None
     try:
         head = pr_head_sha(claimed, args.repo, args.api_url, os.environ.get(args.token_env, ""))
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -231,7 +156,7 @@ def post(args: argparse.Namespace) -> int:
         raise CommentError(
             f"`report.md` in {report_dir} is not UTF-8 text ({exc.reason})"
         ) from None
-    except CommentError as exc:
+    except ArtifactError as exc:
         raise CommentError(f"{exc} in {report_dir} (the `report` artifact)") from None
     number = resolve_pr(args, report_dir)
     with tempfile.TemporaryDirectory(prefix="tabml-comment-") as work:

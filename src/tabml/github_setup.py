@@ -5,28 +5,23 @@ from `main` only), sets the repository variables the workflows read (their names
 `vars.NAME` in `.github/workflows/*.yml`, their values from the environment or a
 `github-setup.env` file), lets the workflow token open pull requests while staying read-only
 by default, and protects `main` (the `all-green` check, up to date, and a reviewed pull
-request). Every call is idempotent; `--dry-run` prints them and sends nothing. See
-docs/github.md.
+request). Every call is idempotent; `--dry-run` prints them and sends nothing. This module is
+the plan (which calls, in which order); `tabml.github_api` sends them. See docs/github.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
-import subprocess
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_API = "https://api.github.com"
-API_VERSION = "2022-11-28"
+from tabml.commands import CommandError, output
+from tabml.github_api import DEFAULT_API, GitHub, SetupError, find_token
+
 ENVIRONMENTS = ("staging", "production")
 BRANCH = "main"
 REQUIRED_CHECK = "all-green"
@@ -35,84 +30,6 @@ VARS = re.compile(r"\bvars\.([A-Za-z_][A-Za-z0-9_]*)")
 REPO_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 REMOTE = re.compile(r"github\.com[:/]([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
-
-
-class SetupError(Exception):
-    """A problem to report in one line (what is wrong and what to change)."""
-
-
-@dataclass
-class ApiError(SetupError):
-    """GitHub answered a call with an error status."""
-
-    call: str
-    status: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.call} -> {self.status}: {self.message}"
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A 303 from "create a branch policy" means "exists"; following it would hide that.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-class GitHub:
-    """The REST calls, printed one line each; with `dry_run`, printed and not sent."""
-
-    def __init__(self, api: str, token: str | None, dry_run: bool, out: Callable = print):
-        self.api, self.token, self.dry_run, self.out = api.rstrip("/"), token, dry_run, out
-        self.opener = urllib.request.build_opener(_NoRedirect)
-
-    def call(
-        self, method: str, path: str, body: Any = None, ok: tuple[int, ...] = (), when: str = ""
-    ) -> Any:
-        """Send one call; return the JSON answer, or None for an empty one or a status in `ok`.
-
-        `when` is the condition under which a dry run's printed call would be sent.
-        """
-        if self.dry_run:
-            shown = f" {json.dumps(body)}" if body is not None else ""
-            self.out(f"[dry-run] {method} {path}{shown}" + (f"  ({when})" if when else ""))
-            return None
-        request = urllib.request.Request(
-            self.api + path,
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={
-                "Accept": "application/vnd.github+json",
-                "Authorization": f"Bearer {self.token}",
-                "X-GitHub-Api-Version": API_VERSION,
-                "User-Agent": "tabml-github-setup",
-                **({"Content-Type": "application/json"} if body is not None else {}),
-            },
-        )
-        try:
-            with self.opener.open(request, timeout=30) as answer:
-                status, raw = answer.status, answer.read()
-        except urllib.error.HTTPError as err:
-            if err.code in ok:
-                self.out(f"{method} {path} -> {err.code}")
-                return None
-            raise ApiError(f"{method} {path}", err.code, _message(err.read())) from None
-        except (urllib.error.URLError, OSError) as err:
-            reason = getattr(err, "reason", err)
-            raise SetupError(
-                f"{method} {path}: cannot reach {self.api} ({reason}); check GITHUB_API_URL"
-            ) from None
-        self.out(f"{method} {path} -> {status}")
-        return json.loads(raw) if raw.strip() else None
-
-
-def _message(raw: bytes) -> str:
-    """GitHub's error message from an error answer's body."""
-    try:
-        answer = json.loads(raw)
-    except ValueError:
-        return raw.decode(errors="replace").strip()[:200] or "no message"
-    return str(answer.get("message", answer)) if isinstance(answer, dict) else str(answer)
 
 
 def workflow_variables(workflow_dir: Path) -> list[str]:
@@ -151,31 +68,13 @@ def read_env_file(path: Path) -> dict[str, str]:
 def repo_from_remote() -> str:
     """owner/name of the `origin` remote on GitHub."""
     try:
-        url = subprocess.run(
-            ["git", "remote", "get-url", "origin"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+        url = output("git", "remote", "get-url", "origin")
+    except (OSError, CommandError):
         raise SetupError("no git remote `origin`: name the repository, REPO=owner/name") from None
     match = REMOTE.search(url)
     if not match:
         raise SetupError(f"origin ({url}) is not on github.com: set REPO=owner/name")
     return match.group(1)
-
-
-def find_token() -> str:
-    """GH_TOKEN, GITHUB_TOKEN, or the token of the `gh` CLI's login."""
-    for name in ("GH_TOKEN", "GITHUB_TOKEN"):
-        if os.environ.get(name):
-            return os.environ[name]
-    try:
-        token = subprocess.run(
-            ["gh", "auth", "token"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        token = ""
-    if not token:
-        raise SetupError("no GitHub token: run `gh auth login` (or set GH_TOKEN)")
-    return token
 
 
 def setup(
