@@ -14,7 +14,13 @@ from tabml import report
 
 ROOT = Path(__file__).resolve().parents[2]
 # The files that decide what runs with which token, what gets posted, and what may merge.
-BOUNDARY = ["Makefile", "src/tabml/comment.py", "src/tabml/gate.py", "params.yaml"]
+BOUNDARY = [
+    "Makefile",
+    "src/tabml/comment.py",
+    "src/tabml/artifact.py",
+    "src/tabml/gate.py",
+    "params.yaml",
+]
 OWNER = re.compile(r"^@[\w.-]+(/[\w.-]+)?$|^[^@\s]+@[^@\s]+$")  # @user, @org/team or e-mail
 
 
