@@ -12,6 +12,7 @@ stored model carries its lineage (run id, commit, data hashes, metrics) for `/id
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import subprocess
@@ -76,8 +77,11 @@ def import_model(args: Any, params: Params) -> str:
     data = {
         f"data.{name}.md5": file_md5(getattr(args, name)) for name in ("train", "valid", "test")
     }
+    features = list(pipeline.feature_names_in_)
     meta = {
-        "features": list(pipeline.feature_names_in_),
+        "features": features,
+        # A real record of the test split: the example the OpenAPI document shows.
+        "example": json.loads(holdout[features].head(1).to_json(orient="records"))[0],
         "threshold": params.base.threshold,
         "positive_label": params.base.positive_label,
         "model_md5": model_md5,

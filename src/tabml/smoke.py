@@ -6,8 +6,9 @@
 
 `golden` scores a spread of real evaluation rows with the pipeline's own model and records the
 answers; `check` asks the service for the same rows. It passes only if the service is ready,
-`/identity` names the model the golden file was made from, every golden score matches, a bad
-request gets a 4xx, and the latency budget holds.
+`/identity` names the model the golden file was made from, every golden score matches, a request
+the contract refuses (one field off its category set or range, chosen by `golden` from the
+schema) gets a 4xx that names the field, and the latency budget holds.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from tabml import cli
 from tabml.io import DataError, file_md5, read_json, read_parquet, write_json
 from tabml.predict import features, load_model, score
+from tabml.serving.contract import refused_request
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ def golden(model_path: str, data_path: str, rows: int) -> dict[str, Any]:
         "model_md5": file_md5(model_path),
         "records": records,
         "probabilities": [float(p) for p in proba[picks]],
+        "refused": refused_request(records[0]),
     }
 
 
@@ -106,9 +109,15 @@ def check(url: str, gold: dict[str, Any], budget_ms: float, timeout: float) -> l
         outcomes.append(Outcome("golden", gap <= TOLERANCE, f"largest score difference {gap:.2e}"))
     else:
         outcomes.append(Outcome("golden", False, f"/score_batch answered {status}: {answer}"))
-    bad = {**gold["records"][0], "age": -1}
-    status, _ = call(url, "/score", {"client": bad})
-    outcomes.append(Outcome("refuses bad input", 400 <= status < 500, f"age -1 -> {status}"))
+    bad = gold["refused"]
+    status, answer = call(url, "/score", {"client": bad["record"]})
+    outcomes.append(
+        Outcome(
+            "refuses bad input",
+            400 <= status < 500 and bad["field"] in str(answer),
+            f"{bad['field']} {bad['value']!r} ({bad['why']}) -> {status}: {str(answer)[:120]}",
+        )
+    )
     times = []
     for record in gold["records"][:LATENCY_REQUESTS]:
         start = time.perf_counter()

@@ -78,3 +78,18 @@ def test_cli_exit_status_and_message(pipeline, service, gold, tmp_path):
     done = pipeline.run(*cmd, str(bad), check=False)
     assert done.returncode == 1
     assert "smoke test of" in done.stderr and "failed: identity" in done.stderr
+
+
+def test_golden_holds_a_request_the_contract_refuses(gold):
+    refused = gold["refused"]
+    assert refused["record"] == {**gold["records"][0], refused["field"]: refused["value"]}
+    assert refused["record"][refused["field"]] != gold["records"][0][refused["field"]]
+
+
+def test_a_bad_request_that_is_accepted_fails_the_refusal_check(service, gold):
+    accepted = {**gold, "refused": {**gold["refused"], "record": gold["records"][0]}}
+    outcomes = smoke.check(service.server.url, accepted, 250, 30)
+    assert failing(outcomes) == ["refuses bad input"]
+    assert f"{gold['refused']['field']} " in next(
+        o.detail for o in outcomes if o.check == "refuses bad input"
+    )

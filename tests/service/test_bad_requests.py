@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from example import EXAMPLE_CLIENT
 
 from tabml.params import load_params
-from tabml.serving.contract import EXAMPLE_CLIENT
 
 pytestmark = pytest.mark.slow
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -12,12 +13,13 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 import yaml
+from example import EXAMPLE_CLIENT
 from pydantic import TypeAdapter, ValidationError
 
 from tabml import bento as tabml_bento
 from tabml.dataset import feature_columns, record_schema
 from tabml.io import DataError
-from tabml.serving.contract import EXAMPLE_CLIENT, describe, reason, request_model
+from tabml.serving.contract import describe, reason, refused_request, refused_value, request_model
 from tabml.serving.predlog import PredictionLog, read_log
 from tabml.serving.runtime import Settings
 
@@ -185,3 +187,41 @@ def test_the_built_bento_requires_the_locked_versions(bento, pipeline):
         assert {required.get(tabml_bento.normalise(name))} == locked[
             tabml_bento.normalise(name)
         ], name
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "why"),
+    [
+        (pa.Column(str, pa.Check.isin(["a", "b"])), "not-a-category", "unknown category"),
+        (pa.Column(int, pa.Check.ge(0)), -1, "below the range"),
+        (pa.Column(float, pa.Check.gt(0.5)), -0.5, "below the range"),
+        (pa.Column(int, pa.Check.le(9)), 10, "above the range"),
+        (pa.Column(float, pa.Check.in_range(2, 3)), 1, "below the range"),
+        (pa.Column(float), "not-a-number", "wrong type"),
+        (pa.Column(str), 12345, "wrong type"),
+    ],
+)
+def test_refused_value_is_refused_by_the_request_model(column, value, why):
+    schema = pa.DataFrameSchema({"x": column})
+    assert refused_value(schema.columns["x"]) == (value, why)
+    with pytest.raises(ValidationError) as caught:
+        TypeAdapter(request_model(["x"], schema)).validate_python({"x": value})
+    assert caught.value.errors()[0]["loc"] == ("x",)
+
+
+def test_refused_request_prefers_a_checked_field_of_a_real_record(features, tiny, adapter):
+    record = json.loads(tiny[features].head(1).to_json(orient="records"))[0]
+    refused = refused_request(record)
+    field = refused["field"]
+    assert record_schema().columns[field].checks
+    assert refused["record"] == {**record, field: refused["value"]}
+    with pytest.raises(ValidationError) as caught:
+        adapter.validate_python(refused["record"])
+    assert caught.value.errors()[0]["loc"] == (field,)
+
+
+def test_openapi_example_is_the_record_stored_with_the_model(features, tiny):
+    record = json.loads(tiny[features].head(1).to_json(orient="records"))[0]
+    model = request_model(features, example=record)
+    assert TypeAdapter(model).json_schema()["example"] == record
+    TypeAdapter(model).validate_python(record)

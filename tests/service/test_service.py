@@ -10,10 +10,10 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from example import EXAMPLE_CLIENT
 
 from tabml.io import file_md5
 from tabml.params import load_params
-from tabml.serving.contract import EXAMPLE_CLIENT
 from tabml.serving.inference import TOLERANCE
 from tabml.serving.predlog import read_log
 
@@ -130,3 +130,21 @@ def test_prediction_log_holds_each_scored_record(service, trained):
     assert str(logged["time"].dtype) == "datetime64[us, UTC]"
     logged_rows = json.loads(logged[features].to_json(orient="records"))
     assert all(row in logged_rows for row in rows)
+
+
+def test_openapi_example_is_the_first_record_of_the_test_split(service, trained):
+    _, test, features, _ = trained
+
+    def examples(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("example"), dict):
+                yield node["example"]
+            for value in node.values():
+                yield from examples(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from examples(value)
+
+    document = service.client.get("/docs.json").json()
+    expected = records(test.head(1), features)[0]
+    assert expected in list(examples(document))

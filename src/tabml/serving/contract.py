@@ -17,15 +17,6 @@ from typing_extensions import TypedDict
 
 from tabml.dataset import record_schema
 
-# A real client from the test period (every feature column; each service keeps its features).
-EXAMPLE_CLIENT: dict[str, Any] = {
-    "age": 31, "job": "blue-collar", "marital": "married", "education": "university.degree",
-    "default": "no", "housing": "yes", "loan": "no", "contact": "cellular", "month": "may",
-    "day_of_week": "fri", "campaign": 1, "pdays": 999, "previous": 0, "poutcome": "nonexistent",
-    "emp_var_rate": -1.8, "cons_price_idx": 92.893, "cons_conf_idx": -46.2, "euribor3m": 1.25,
-    "nr_employed": 5099.1,
-}  # fmt: skip
-
 # pandera check name -> pydantic constraint, from the check's statistics.
 _BOUNDS = {
     "greater_than": lambda s: {"gt": s["min_value"]},
@@ -82,8 +73,14 @@ def request_field(column: pa.Column) -> tuple[Any, Any]:
     return annotation, Field(**constraints)
 
 
-def request_model(features: Sequence[str], schema: pa.DataFrameSchema | None = None) -> type:
+def request_model(
+    features: Sequence[str],
+    schema: pa.DataFrameSchema | None = None,
+    example: dict[str, Any] | None = None,
+) -> type:
     """A strict typed dict of one client: the model's features, typed as in training.
+
+    `example` (a real record, stored with the model) is the one the OpenAPI document shows.
 
     A TypedDict rather than a BaseModel: pydantic validates it a third faster, and scoring
     reads values by key.
@@ -92,7 +89,7 @@ def request_model(features: Sequence[str], schema: pa.DataFrameSchema | None = N
     missing = [name for name in features if name not in schema.columns]
     if missing:
         raise ValueError(f"features {missing} are not columns of the schema")
-    example = {name: EXAMPLE_CLIENT[name] for name in features if name in EXAMPLE_CLIENT}
+    example = {name: example[name] for name in features if name in example} if example else {}
     fields = {}
     for name in features:
         annotation, constraints = request_field(schema.columns[name])
@@ -102,6 +99,39 @@ def request_model(features: Sequence[str], schema: pa.DataFrameSchema | None = N
         extra="forbid", strict=True, json_schema_extra={"example": example}
     )
     return client
+
+
+def refused_value(column: pa.Column) -> tuple[Any, str]:
+    """A value the column's contract refuses, and why: off its category set or range, else type."""
+    for check in column.checks:
+        stats = check.statistics or {}
+        if check.name in _CATEGORIES:
+            return "not-a-category", "unknown category"
+        low, high = stats.get("min_value"), stats.get("max_value")
+        if check.name in _BOUNDS and isinstance(low, int | float):
+            return low - 1, "below the range"
+        if check.name in _BOUNDS and isinstance(high, int | float):
+            return high + 1, "above the range"
+    wrong: Any = 12345 if _base_type(column) is str else "not-a-number"
+    return wrong, "wrong type"
+
+
+def refused_request(
+    record: dict[str, Any], schema: pa.DataFrameSchema | None = None
+) -> dict[str, Any]:
+    """`record` with one field changed to a value the contract refuses; says which and why.
+
+    A field with a category set or range is preferred, so that the refusal tests the contract
+    rather than the JSON types alone.
+    """
+    schema = schema or record_schema()
+    names = [name for name in record if name in schema.columns]
+    if not names:
+        raise ValueError("the record holds no column of the schema")
+    checked = [name for name in names if schema.columns[name].checks] or names
+    field = checked[0]
+    value, why = refused_value(schema.columns[field])
+    return {"record": {**record, field: value}, "field": field, "value": value, "why": why}
 
 
 class Scored(BaseModel):

@@ -61,7 +61,8 @@ def stored_model(tag: str) -> Any:
 
 def client_model(tag: str) -> type:
     """The request model of one client, from the features recorded with the model."""
-    return request_model(stored_model(tag).info.metadata["features"])
+    metadata = stored_model(tag).info.metadata
+    return request_model(metadata["features"], example=metadata.get("example"))
 
 
 class Engine:
