@@ -28,6 +28,7 @@ import joblib
 import yaml
 
 from tabml import cli, lineage, tracking
+from tabml.dataset import nullable_features
 from tabml.io import DataError, file_md5, read_json, read_parquet
 from tabml.params import Params, load_params
 from tabml.serving.inference import export
@@ -88,7 +89,7 @@ def import_model(args: Any, params: Params) -> str:
         **run_identity(model_md5, data, args.metrics),
     }
     with tempfile.TemporaryDirectory() as tmp:
-        facts = export(pipeline, holdout, Path(tmp))
+        facts = export(pipeline, holdout, Path(tmp), nullable_features(features))
         with bentoml.models.create(tag, metadata={**meta, **facts}) as model:
             for path in Path(tmp).iterdir():
                 (Path(model.path) / path.name).write_bytes(path.read_bytes())

@@ -195,3 +195,9 @@ def feature_columns(params: Params) -> list[str]:
 def feature_schema(params: Params) -> pa.DataFrameSchema:
     """`RecordSchema` restricted to the model's inputs: what one request must hold."""
     return record_schema().select_columns(feature_columns(params))
+
+
+def nullable_features(features: list[str]) -> list[str]:
+    """The features the schema lets be missing (`nullable=True`): requests may send null."""
+    columns = record_schema().columns
+    return [name for name in features if columns[name].nullable]

@@ -15,6 +15,7 @@ import joblib
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
@@ -38,17 +39,30 @@ ESTIMATORS = {
 }
 
 
+# Estimators that take missing values as they are; the others get an imputer first.
+NATIVE_MISSING = {"hist_gradient_boosting"}
+
+
 def build_pipeline(frame: pd.DataFrame, params: Params) -> Pipeline:
-    """Scale numeric columns, one-hot encode the others, then the estimator from params."""
+    """Scale numeric columns, one-hot encode the others, then the estimator from params.
+
+    Missing values: a missing category is one more category; a missing number stays NaN for
+    HistGradientBoosting (which learns where it goes) and is imputed with the median, with an
+    indicator column, for the others.
+    """
     name = params.train.estimator
     if name not in ESTIMATORS:
         raise DataError(f"train.estimator is '{name}'; expected one of {sorted(ESTIMATORS)}.")
     features = feature_columns(params)
     numeric = [c for c in features if pd.api.types.is_numeric_dtype(frame[c])]
     categorical = [c for c in features if c not in numeric]
+    scale: Any = StandardScaler()  # keeps NaN as NaN
+    if name not in NATIVE_MISSING:
+        scale = Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)),
+                          ("scale", scale)])  # fmt: skip
     preprocess = ColumnTransformer(
         [
-            ("num", StandardScaler(), numeric),
+            ("num", scale, numeric),
             ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical),
         ]
     )
@@ -90,7 +104,7 @@ def log_run(
 
     tracking.configure()
     with warnings.catch_warnings():
-        # MLflow warns that integer columns cannot hold missing values: the schema forbids them.
+        # MLflow warns that integer columns cannot hold missing values: only float ones can.
         warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
         signature = infer_signature(example, model.predict_proba(example))
     with mlflow.start_run(tags={**lineage.git_tags(), **tags}) as run:

@@ -51,8 +51,6 @@ def _base_type(column: pa.Column) -> type:
 
 def request_field(column: pa.Column) -> tuple[Any, Any]:
     """The pydantic (type, Field) of one schema column: its type, category set and range."""
-    if column.nullable:
-        raise ValueError(f"column '{column.name}' is nullable: a model input must not be")
     annotation: Any = _base_type(column)
     constraints: dict[str, Any] = {}
     for check in column.checks:
@@ -70,6 +68,8 @@ def request_field(column: pa.Column) -> tuple[Any, Any]:
             )
     if annotation is float:
         constraints["allow_inf_nan"] = False
+    if column.nullable:  # JSON null, scored as a missing value
+        annotation = annotation | None
     return annotation, Field(**constraints)
 
 
