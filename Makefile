@@ -207,14 +207,16 @@ manifests: setup  ## Render and validate the Kubernetes overlays
 BENTO_ARGS := --model models/model.joblib --train data/processed/train.parquet \
 	--valid data/processed/valid.parquet --test data/processed/test.parquet \
 	--metrics reports/metrics.json
+# Every build makes a new bento version; `bento` writes its tag here and `serve`, `image` and
+# `sbom` read it, so each builds on (or describes) that one bento. BUILD is set below.
+BENTO_TAG = $(BUILD)/bento-tag
 
 ##@ Serving
 bento: repro  ## Import the trained model into the BentoML store (exact tag) and build the bento
-	python -m tabml.bento $(BENTO_ARGS)
+	python -m tabml.bento $(BENTO_ARGS) --tag-out $(BENTO_TAG)
 
-serve: repro  ## Build the bento and serve it on http://127.0.0.1:3000
-	tag=$$(python -m tabml.bento $(BENTO_ARGS) | sed -n 's/^bento: //p'); \
-		bentoml serve "$$tag" --host 127.0.0.1 --port 3000
+serve: bento  ## Build the bento and serve it on http://127.0.0.1:3000
+	bentoml serve "$$(cat $(BENTO_TAG))" --host 127.0.0.1 --port 3000
 
 ##@ Benchmarks
 bench-serve: repro  ## Benchmark the service against naive FastAPI and BentoML with batching
@@ -275,13 +277,16 @@ system-packages:  ## Install the system packages the container tests use (apt-ge
 	@echo "Installed: $(SYSTEM_PACKAGES)"
 
 image: bento  ## Build the serving and pipeline images with their lineage labels
-	tag=$$(python -m tabml.bento $(BENTO_ARGS) | sed -n 's/^bento: //p'); \
-	  python -m tabml.release images --bento "$$tag" \
-	    --model-version "$$(cat $(BUILD)/model-version 2>/dev/null || echo unregistered)"
+	python -m tabml.release images --bento "$$(cat $(BENTO_TAG))" \
+	  --model-version "$$(cat $(BUILD)/model-version 2>/dev/null || echo unregistered)"
 
-sbom: bento  ## Write CycloneDX SBOMs of both images' Python environments to build/sbom
-	tag=$$(python -m tabml.bento $(BENTO_ARGS) | sed -n 's/^bento: //p'); \
-	  python -m tabml.release sbom --bento "$$tag" --out $(BUILD)/sbom
+# cd.yml runs `make image` and then `make sbom`: the SBOM describes the bento the image holds,
+# and a bento is built here only when none was.
+$(BENTO_TAG):
+	$(MAKE) --no-print-directory bento
+
+sbom: setup $(BENTO_TAG)  ## Write CycloneDX SBOMs of both images' Python environments to build/sbom
+	python -m tabml.release sbom --bento "$$(cat $(BENTO_TAG))" --out $(BUILD)/sbom
 
 registry-login: setup  ## Log the engine in to REGISTRY as REGISTRY_AUTH says (token from the environment)
 	python -m tabml.release login

@@ -1,13 +1,15 @@
 """`make bento`: import the pipeline's model into the BentoML store, then build the bento.
 
 python -m tabml.bento --model models/model.joblib --train TRAIN --valid VALID --test TEST \
-    --metrics reports/metrics.json [--no-build]
+    --metrics reports/metrics.json [--no-build] [--tag-out build/bento-tag]
 
 The bento's Python packages are named in bentofile.yaml and pinned here, at build time, to the
 versions uv.lock resolves, so a dependency bump is one reviewed change of the lock.
 The model tag is `serve.model_name:<md5 of the model file>`: the hash `dvc.lock` records and
 MLflow's `model_md5` tag, so the tag is exact, reproducible and leads back to the run. The
 stored model carries its lineage (run id, commit, data hashes, metrics) for `/identity`.
+Each build makes a new bento version: `--tag-out` records it for `make image`, `sbom` and
+`serve`, which read it instead of building again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
 import sys
 import tempfile
 import tomllib
@@ -27,7 +28,7 @@ from typing import Any
 import joblib
 import yaml
 
-from tabml import cli, lineage, tracking
+from tabml import cli, commands, lineage, tracking
 from tabml.dataset import nullable_features
 from tabml.io import DataError, file_md5, read_json, read_parquet
 from tabml.params import Params, load_params
@@ -157,7 +158,7 @@ def build(tag: str, params: Params) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "bentofile.yaml"
         spec.write_text(yaml.safe_dump(pinned_bentofile(BENTOFILE, LOCKFILE), sort_keys=False))
-        cmd = [
+        printed = commands.output(
             "bentoml",
             "build",
             BUILD_CONTEXT,
@@ -166,11 +167,8 @@ def build(tag: str, params: Params) -> str:
             "-o",
             "tag",
             *bento_args(tag, params),
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise DataError(f"bentoml build failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout.strip().rpartition("__tag__:")[2].strip()
+        )
+    return printed.rpartition("__tag__:")[2].strip()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -179,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ap.add_argument(f"--{name}", required=True)
     ap.add_argument("--metrics", help="evaluation metrics JSON (reports/metrics.json)")
     ap.add_argument("--no-build", action="store_true", help="import the model only")
+    ap.add_argument("--tag-out", help="file to write the built bento's tag to")
     args = ap.parse_args(argv)
     params = load_params(args.params)
     if not Path(args.model).exists():
@@ -186,7 +185,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     tag = import_model(args, params)
     print(f"model: {tag}")
     if not args.no_build:
-        print(f"bento: {build(tag, params)}")
+        bento = build(tag, params)
+        print(f"bento: {bento}")
+        if args.tag_out:
+            Path(args.tag_out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.tag_out).write_text(f"{bento}\n", encoding="utf-8")
     sys.stdout.flush()
 
 

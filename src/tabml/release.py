@@ -9,52 +9,31 @@ Two images: the serving image (`bentoml containerize` of the bento that pins the
 pipeline image (the top-level Dockerfile). Both carry OCI labels with the commit, the model
 (md5 and registry version) and the data (md5 of the source in dvc.lock). The engine is Docker
 where a daemon answers, podman otherwise (`CONTAINER_ENGINE` overrides). The image names and
-lineage are written to build/release.json, which `make deploy` reads. `login` hands the engine
-its token on standard input, never as an argument; `push` expects the engine to be logged in.
+lineage are written to build/release.json, which `make deploy` reads. `login`
+(tabml.release_login) hands the engine its token on standard input, never as an argument; `push`
+expects the engine to be logged in. `sbom` is tabml.release_sbom.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tabml import cli, lineage
+from tabml import cli, commands, lineage
+from tabml.engine import engine
 from tabml.io import DataError, file_md5, read_json, write_json
+from tabml.release_login import login
+from tabml.release_sbom import sbom
 
 log = logging.getLogger(__name__)
 
 RELEASE_FILE = "build/release.json"
 SERVICE_REPO = os.environ.get("SERVICE_IMAGE", "localhost/tabml-service")
 PIPELINE_REPO = os.environ.get("PIPELINE_IMAGE", "localhost/tabml-pipeline")
-
-
-def engine() -> str:
-    """The container engine: CONTAINER_ENGINE, else docker with a daemon, else podman."""
-    if chosen := os.environ.get("CONTAINER_ENGINE"):
-        return chosen
-    if (
-        shutil.which("docker")
-        and subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
-    ):
-        return "docker"
-    if shutil.which("podman"):
-        return "podman"
-    raise DataError("no container engine: install Docker or podman (see README, Delivery).")
-
-
-def sh(*cmd: str) -> str:
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise DataError(
-            f"{' '.join(cmd[:3])} ... failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
-        )
-    return done.stdout.strip()
 
 
 def image_labels(model: str, lock: str, model_version: str | None) -> dict[str, str]:
@@ -71,14 +50,14 @@ def image_labels(model: str, lock: str, model_version: str | None) -> dict[str, 
 
 
 def size(tool: str, image: str) -> int:
-    return int(sh(tool, "image", "inspect", image, "--format", "{{.Size}}"))
+    return int(commands.output(tool, "image", "inspect", image, "--format", "{{.Size}}"))
 
 
 def build_service(tool: str, bento: str, labels: dict[str, str]) -> str:
     """`bentoml containerize` the bento; the image tag is the bento's exact version."""
     image = f"{SERVICE_REPO}:{bento.partition(':')[2]}"
     opts = [f"--opt=label={key}={value}" for key, value in labels.items()]
-    sh(
+    commands.run(
         "bentoml",
         "containerize",
         bento,
@@ -102,7 +81,7 @@ def build_pipeline(tool: str, labels: dict[str, str], ca_bundle: str | None) -> 
         "MODEL_VERSION": labels["io.tabml.model.version"],
         "DATA_MD5": labels["io.tabml.data.md5"],
     }
-    sh(
+    commands.run(
         tool,
         "build",
         "--network=host",
@@ -114,40 +93,6 @@ def build_pipeline(tool: str, labels: dict[str, str], ca_bundle: str | None) -> 
         ".",
     )
     return image
-
-
-def sbom(bento: str, out: Path) -> list[Path]:
-    """CycloneDX SBOMs of the Python environments of both images."""
-    out.mkdir(parents=True, exist_ok=True)
-    bento_reqs = Path(sh("bentoml", "get", bento, "-o", "path")) / "env/python/requirements.txt"
-    pipeline_reqs = out / "pipeline-requirements.txt"
-    pipeline_reqs.write_text(
-        sh(
-            "uv",
-            "export",
-            "--frozen",
-            "--no-dev",
-            "--no-emit-project",
-            "--no-hashes",
-            "--format",
-            "requirements-txt",
-        )
-    )
-    written = []
-    for name, reqs in (("service", bento_reqs), ("pipeline", pipeline_reqs)):
-        target = out / f"{name}.cdx.json"
-        sh(
-            "cyclonedx-py",
-            "requirements",
-            str(reqs),
-            "--of",
-            "JSON",
-            "--output-reproducible",
-            "-o",
-            str(target),
-        )
-        written.append(target)
-    return written
 
 
 def images(bento: str, model: str, lock: str, model_version: str | None, ca: str | None) -> dict:
@@ -169,48 +114,6 @@ def images(bento: str, model: str, lock: str, model_version: str | None, ca: str
     return built
 
 
-def credentials(auth: str, env: dict[str, str]) -> tuple[str, str]:
-    """The user and token for `REGISTRY_AUTH=auth`, from the environment the workflow gave."""
-    if auth == "aws":
-        # configure-aws-credentials put the role's session in the environment.
-        region = env.get("AWS_REGION", "")
-        return "AWS", sh("aws", "ecr", "get-login-password", "--region", region)
-    sources = {
-        "github": ("GITHUB_ACTOR", "GITHUB_TOKEN"),
-        "password": ("REGISTRY_USER", "REGISTRY_TOKEN"),
-        "gcp": ("", "GCP_ACCESS_TOKEN"),  # the access token google-github-actions/auth made
-    }
-    if auth not in sources:
-        raise DataError(f"REGISTRY_AUTH is '{auth}': use github, aws, gcp, password or none.")
-    user_var, token_var = sources[auth]
-    user = env.get(user_var, "") if user_var else "oauth2accesstoken"
-    token = env.get(token_var, "")
-    for name, value in ((user_var, user), (token_var, token)):
-        if name and not value:
-            raise DataError(f"{name} is empty: REGISTRY_AUTH={auth} logs in with it.")
-    return user, token
-
-
-def login(registry: str, auth: str) -> str:
-    """Log the engine in to the registry's host; the token goes through standard input."""
-    host = registry.split("/")[0]
-    if auth == "none":
-        return f"REGISTRY_AUTH=none: no login to {host}."
-    user, token = credentials(auth, dict(os.environ))
-    tool = engine()
-    done = subprocess.run(
-        [tool, "login", host, "--username", user, "--password-stdin"],
-        input=token,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise DataError(f"{tool} login {host} failed: {tail}")
-    return f"logged in to {host} as {user} ({auth})."
-
-
 def push(registry: str) -> dict:
     """Push both images to `registry`; record them in build/release.json by digest."""
     built = read_json(RELEASE_FILE)
@@ -218,9 +121,11 @@ def push(registry: str) -> dict:
     for name in ("service", "pipeline"):
         local = built[name]["image"]
         remote = f"{registry.rstrip('/')}/{local.rpartition('/')[2]}"
-        sh(tool, "tag", local, remote)
-        sh(tool, "push", remote)
-        digest = sh(tool, "image", "inspect", remote, "--format", "{{index .RepoDigests 0}}")
+        commands.run(tool, "tag", local, remote)
+        commands.run(tool, "push", remote)
+        digest = commands.output(
+            tool, "image", "inspect", remote, "--format", "{{index .RepoDigests 0}}"
+        )
         built[name].update(image=remote, digest=digest)
     write_json(built, RELEASE_FILE)
     return built

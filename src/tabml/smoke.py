@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 
 from tabml import cli
+from tabml.commands import CommandError
 from tabml.io import DataError, file_md5, read_json, read_parquet, write_json
+from tabml.params import DeployParams
 from tabml.predict import features, load_model, score
 from tabml.serving.contract import refused_request
 
@@ -34,6 +36,10 @@ log = logging.getLogger(__name__)
 
 TOLERANCE = 1e-5  # the service may run a compiled model: equal to the pipeline within 1e-6
 LATENCY_REQUESTS = 20
+
+
+class ReleaseError(CommandError):
+    """The release did not pass its smoke test; what serves now is said in the message."""
 
 
 @dataclass
@@ -139,6 +145,13 @@ def to_text(url: str, outcomes: list[Outcome]) -> str:
     lines = [f"smoke test of {url}:"]
     lines += [f"  {'pass' if o.passed else 'FAIL'}  {o.check:18s} {o.detail}" for o in outcomes]
     return "\n".join(lines)
+
+
+def failures(url: str, gold: dict[str, Any], cfg: DeployParams) -> list[Outcome]:
+    """Smoke-test a release as a deploy does: print the report, return the checks that failed."""
+    outcomes = check(url, gold, cfg.latency_budget_ms, cfg.readiness_seconds)
+    print(to_text(url, outcomes), flush=True)
+    return [o for o in outcomes if not o.passed]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
