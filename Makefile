@@ -24,7 +24,7 @@ export DO_NOT_TRACK := 1
 # CML reads this one (src/analytics.js), not DO_NOT_TRACK.
 export ITERATIVE_DO_NOT_TRACK := 1
 
-.PHONY: help setup run repro test test-fast test-runner test-host lint format bench mlflow-ui clean
+.PHONY: help setup init run repro test test-fast test-runner test-host lint format bench mlflow-ui clean
 
 ##@ Set-up
 help:  ## Show this help
@@ -60,7 +60,28 @@ run: setup  ## Run the whole pipeline on the shipped data and show the metrics
 repro: setup  ## dvc repro: run the stages whose code, params or data changed
 	dvc repro
 
+# --- Adopting your data: make init SOURCE=... TARGET=... (docs/adopting.md) ------------------
+SOURCE ?=
+TARGET ?=
+POSITIVE ?=
+TIME ?=
+LEAK ?=
+
+.PHONY: init
+
 ##@ Set-up
+init: setup  ## Adopt your data: SOURCE=csv|parquet|url TARGET=column [POSITIVE= TIME= LEAK=a,b]
+	@test -n "$(SOURCE)" -a -n "$(TARGET)" || { echo "ERROR: make init needs SOURCE=<file or URL>" \
+	  "and TARGET=<label column> (POSITIVE=, TIME=, LEAK= optional; docs/adopting.md)."; exit 2; }
+	python -m tabml.init --source "$(SOURCE)" --target "$(TARGET)" \
+	  $(if $(POSITIVE),--positive "$(POSITIVE)") $(if $(TIME),--time "$(TIME)") \
+	  $(if $(LEAK),--leak "$(LEAK)")
+	python -m tabml.reference --out data/reference/profile.json
+	dvc repro
+	dvc metrics show --md
+	@echo "Review what init listed above, run 'make test', then commit data/, src/tabml/schema.py,"
+	@echo "params.yaml, dvc.lock and reports/."
+
 test: setup  ## Run the whole test suite
 	pytest $(PYTEST_ARGS)
 
