@@ -5,7 +5,8 @@
 
 Writes `report.md` (under GitHub's comment limit, truncated with a pointer to the artifact),
 `report-full.md`, `plots/*.png` (both revisions in each plot, rendered offline from DVC's
-Vega-Lite specs) and `pr.json` (the pull request the report belongs to).
+Vega-Lite specs) and `pr.json` (the pull request the report belongs to). `tabml.report_data`
+collects what the report shows; this module renders it.
 """
 
 from __future__ import annotations
@@ -13,32 +14,27 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import re
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tabml import gate, lineage
-from tabml.params import load_params
+from tabml import cli, gate, lineage
+from tabml.report_data import (
+    Production,
+    ReportData,
+    ReportInputs,
+    Validation,
+    collect,
+    mlflow_production,
+    read_validation,
+)
 
 log = logging.getLogger(__name__)
 
 COMMENT_LIMIT = 65_536  # GitHub's limit on a comment's body, in characters
 MARGIN = 1_024  # room for the marker CML adds to the comment it posts
 HEAD_LABEL = "this change"
-
-
-def dvc(*args: str) -> str:
-    """Standard output of a dvc command; its error message becomes a readable line instead."""
-    done = subprocess.run(["dvc", *args], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return f"`dvc {' '.join(args)}` failed: {tail}\n"
-    return done.stdout
 
 
 def diff_table(text: str, base: str, base_label: str, empty: str) -> str:
@@ -52,19 +48,24 @@ def clip(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def validation_section(report_path: Path, summary_path: Path) -> tuple[bool, str]:
+def validation_markdown(validation: Validation) -> tuple[bool, str]:
     """Whether validation passed, and its markdown summary verbatim."""
-    try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return False, f"No validation report (`{report_path}`): the pipeline stopped before it.\n"
-    summary = summary_path.read_text(encoding="utf-8") if summary_path.exists() else ""
+    report, summary = validation.report, validation.summary
+    if report is None:
+        return False, (
+            f"No validation report (`{validation.path}`): the pipeline stopped before it.\n"
+        )
     failures = report.get("failures") or []
     if report.get("passed"):
         return True, summary
     checks = ", ".join(f"`{f.get('column')}`: `{clip(str(f.get('check')))}`" for f in failures)
     lead = f"**Data validation failed** ({len(failures)} failing checks: {checks}).\n\n"
     return False, lead + summary
+
+
+def validation_section(report_path: Path, summary_path: Path) -> tuple[bool, str]:
+    """Whether validation passed, and its summary, from the validation files."""
+    return validation_markdown(read_validation(report_path, summary_path))
 
 
 def relabel(node: Any, names: dict[str, str]) -> Any:
@@ -76,72 +77,62 @@ def relabel(node: Any, names: dict[str, str]) -> Any:
     return names.get(node, node) if isinstance(node, str) else node
 
 
-def render_plots(base: str, base_label: str, out: Path) -> list[tuple[str, str]]:
-    """Render each plot of `dvc.yaml` with both revisions to PNG; return (title, path) pairs."""
+def write_plots(
+    plots: list[tuple[str, dict[str, Any]]], base: str, base_label: str, out: Path
+) -> list[tuple[str, str]]:
+    """Render each plot to PNG under `out/plots` with readable revisions; (title, path) pairs."""
     import vl_convert
 
-    with Path("dvc.yaml").open(encoding="utf-8") as fh:
-        titles = [next(iter(plot)) for plot in yaml.safe_load(fh).get("plots", [])]
-    done = subprocess.run(
-        ["dvc", "plots", "diff", base, "--json"], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        log.warning("dvc plots diff failed: %s", done.stderr.strip())
-        return []
-    specs = json.loads(done.stdout).get("data", {})
     names = {"workspace": HEAD_LABEL, base: base_label}
     images = []
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    for title in titles:
-        for entry in specs.get(title, []):
-            if entry.get("type") != "vega":
-                continue
-            name = "plots/" + re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") + ".png"
-            png = vl_convert.vegalite_to_png(relabel(entry["content"], names), scale=1)
-            (out / name).write_bytes(png)
-            images.append((title, name))
+    for title, spec in plots:
+        name = "plots/" + re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") + ".png"
+        png = vl_convert.vegalite_to_png(relabel(spec, names), scale=1)
+        (out / name).write_bytes(png)
+        images.append((title, name))
     return images
 
 
-def production_section(metrics: dict, model_name: str, from_fork: bool = False) -> str:
+def production_markdown(metrics: dict, production: Production) -> str:
     """Metrics of this change next to those of the model behind the `production` alias."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-    if not uri.startswith(("http://", "https://")) and from_fork:
-        # GitHub gives a fork's pull request no repository variables: the server may well exist.
+    uri, model_name = production.uri, production.model_name
+    if production.status == "fork":
         return (
             "This pull request comes from a fork, and GitHub gives a fork's pull request no "
             "repository variables, so this report cannot see the MLflow tracking server "
             "(`MLFLOW_TRACKING_URI`): there is no comparison with the production model.\n"
         )
-    if not uri.startswith(("http://", "https://")):
+    if production.status == "no-server":
         return (
             "No MLflow tracking server is configured (`MLFLOW_TRACKING_URI` is not an http(s) "
             "URL), so there is no comparison with the production model.\n"
         )
-    from mlflow.tracking import MlflowClient
-
-    try:
-        client = MlflowClient(uri)
-        version = client.get_model_version_by_alias(model_name, lineage.PRODUCTION)
-        known = client.get_run(version.run_id).data.metrics
-    except Exception as exc:  # the server is outside this repository: report, never crash
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"No comparison with `{model_name}@{lineage.PRODUCTION}` at {uri}: {first}\n"
+    if production.status == "error":
+        return (
+            f"No comparison with `{model_name}@{lineage.PRODUCTION}` at {uri}: "
+            f"{production.error}\n"
+        )
     lines = [
-        f"Model `{model_name}` version {version.version} (alias `{lineage.PRODUCTION}`, "
-        f"run `{version.run_id}`) at {uri}:",
+        f"Model `{model_name}` version {production.version} (alias `{lineage.PRODUCTION}`, "
+        f"run `{production.run_id}`) at {uri}:",
         "",
         f"| metric | production | {HEAD_LABEL} | change |",
         "|---|---:|---:|---:|",
     ]
     for split, values in metrics.items():
         for name, value in values.items():
-            before = known.get(f"{split}_{name}")
+            before = production.metrics.get(f"{split}_{name}")
             if before is None or not isinstance(value, int | float):
                 continue
             delta = float(value) - before
             lines.append(f"| {split}.{name} | {before:.4f} | {value:.4f} | {delta:+.4f} |")
     return "\n".join(lines) + "\n"
+
+
+def production_section(metrics: dict, model_name: str, from_fork: bool = False) -> str:
+    """The production comparison, asking the tracking server `MLFLOW_TRACKING_URI` names."""
+    return production_markdown(metrics, mlflow_production(model_name, from_fork))
 
 
 def truncate(text: str, limit: int, pointer: str) -> str:
@@ -152,17 +143,12 @@ def truncate(text: str, limit: int, pointer: str) -> str:
     return text[: max(cut, 0)] + "\n\n" + pointer
 
 
-def build(args: argparse.Namespace, out: Path) -> str:
+def render(data: ReportData, out: Path) -> str:
     """The whole report as markdown; plot images are written under `out`."""
-    try:
-        base, unknown = gate.resolve(args.base), None
-    except gate.UnknownBaseError as exc:
-        base, unknown = None, str(exc)
-        log.warning("%s Reporting without a comparison.", exc)
-    valid, validation = validation_section(Path(args.validation), Path(args.summary))
-    verdicts, rules = gate.evaluate_gate(base, args.metrics, args.params)
-    failed = [v for v in verdicts if not v.passed]
-    pipeline = args.pipeline_result or "not reported"
+    base = data.base
+    valid, validation = validation_markdown(data.validation)
+    failed = [v for v in data.verdicts if not v.passed]
+    pipeline = data.pipeline_result or "not reported"
     finished = pipeline in ("success", "not reported")
     base_label = f"base {base[:7]}" if base else "base"
     if not finished:
@@ -184,9 +170,9 @@ def build(args: argparse.Namespace, out: Path) -> str:
             "",
         ]
     # The gate comes first: a long validation table must not push it past the comment limit.
-    gate_text = gate.to_markdown(verdicts) if finished else "The gate did not run.\n"
+    gate_text = gate.to_markdown(data.verdicts) if finished else "The gate did not run.\n"
     parts += ["### Gate", "", gate_text]
-    if load_params(args.params).gate != rules:
+    if data.rules_edited:
         parts += [
             "This change edits the `gate` rules in params.yaml: the base's rules judged it, "
             "the new ones apply once it is merged.",
@@ -194,29 +180,29 @@ def build(args: argparse.Namespace, out: Path) -> str:
         ]
     parts += ["### Data validation", "", validation]
     if base:
-        metrics_diff = diff_table(
-            dvc("metrics", "diff", base, "--md"), base, base_label, "No metric changed.\n"
-        )
-        params_diff = diff_table(
-            dvc("params", "diff", base, "--md"), base, base_label, "No parameter changed.\n"
-        )
+        metrics_diff = diff_table(data.metrics_diff, base, base_label, "No metric changed.\n")
+        params_diff = diff_table(data.params_diff, base, base_label, "No parameter changed.\n")
         parts += ["### Metrics", "", metrics_diff, "### Parameters", "", params_diff]
     else:
+        unknown = data.unknown_base
         missing = f"**Warning:** {unknown} Nothing is compared.\n" if unknown else None
         parts += [
             "### Metrics",
             "",
             missing or "No base revision given: nothing to compare with.\n",
         ]
-    metrics = json.loads(Path(args.metrics).read_text(encoding="utf-8"))
-    name = lineage.model_name(load_params(args.params))
-    production = production_section(metrics, name, args.from_fork)
+    production = production_markdown(data.metrics, data.production)
     parts += ["### Against production", "", production]
-    images = render_plots(base, base_label, out) if base else []
+    images = write_plots(data.plots, base, base_label, out) if data.plots is not None else []
     if images:
         parts += ["### Plots", "", f"Each plot shows {base_label} and {HEAD_LABEL}.", ""]
         parts += [f"![{title}]({path})\n" for title, path in images]
     return "\n".join(parts)
+
+
+def build(inputs: ReportInputs, out: Path) -> str:
+    """The whole report as markdown, collected then rendered; plot images go under `out`."""
+    return render(collect(inputs), out)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -235,10 +221,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--from-fork", action="store_true", help="the pull request comes from another repository"
     )
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    text = build(args, out)
+    inputs = ReportInputs(
+        base=args.base, metrics=args.metrics, validation=args.validation, summary=args.summary,
+        params=args.params, pipeline_result=args.pipeline_result, from_fork=args.from_fork,
+    )  # fmt: skip
+    text = build(inputs, out)
     where = f"[this run]({args.run_url})" if args.run_url else "this run"
     pointer = f"_Truncated: the full report is `report-full.md` in the artifact of {where}._"
     (out / "report-full.md").write_text(text, encoding="utf-8")
@@ -250,4 +239,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -6,63 +6,76 @@
         --candidate models/model.joblib --holdout data/processed/test.parquet \
         --out build/retrain [--drift true]
 
-`production` fetches the model in production before anything changes: the MLflow model
-`serve.model_name` at alias `production` when `MLFLOW_TRACKING_URI` names a store that has one,
-otherwise the model the checked-out `dvc.lock` records, restored from the DVC cache or
-reproduced (`dvc repro train`: the pipeline is deterministic) and checked against the lock's
-md5. `window` moves `ingest.start`/`stop` to the newest `retrain.window_rows` rows of the source
-and the drift reference (`drift.reference_*`) to their training part. `compare` scores both
-models on the new test split, the newest rows, and decides whether a pull request is opened.
+`production` fetches the model in production before anything changes (`tabml.production_model`:
+the MLflow alias, else the model `dvc.lock` records). `window` moves `ingest.start`/`stop` to
+the newest `retrain.window_rows` rows of the source and the drift reference
+(`drift.reference_*`) to their training part; `params.yaml` keeps its comments and key order.
+`compare` scores both models on the new test split, the newest rows, and decides whether a pull
+request is opened.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
-import re
-import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
+from ruamel.yaml import YAML, CommentedMap
+from ruamel.yaml.error import CommentMark
+from ruamel.yaml.representer import RoundTripRepresenter
+from ruamel.yaml.tokens import CommentToken
+from ruamel.yaml.util import load_yaml_guess_indent
 
-from tabml import cli, lineage
+from tabml import cli, production_model
 from tabml.evaluate import compute_metrics
 from tabml.ingest import read_source
-from tabml.io import DataError, atomic_open, file_md5, read_json, read_parquet, write_json
+from tabml.io import DataError, atomic_open, read_json, read_parquet, write_json
 from tabml.params import Params, load_params
 from tabml.predict import labels, load_model, score
+from tabml.production_model import training_rows
 
 log = logging.getLogger(__name__)
 
 SHOWN = ("roc_auc", "pr_auc", "log_loss", "brier", "profit_top_k")
 
 
+class _Representer(RoundTripRepresenter):
+    """Writes None as `null`, as params.yaml spells it, rather than as an empty value."""
+
+
+_Representer.add_representer(
+    type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null")
+)
+
+
 def set_param(text: str, section: str, key: str, value: Any) -> str:
-    """`params.yaml` text with `section.key` set to `value`, every comment kept."""
-    lines = text.splitlines(keepends=True)
-    inside = False
-    for i, line in enumerate(lines):
-        if re.match(r"[^\s#]", line):
-            inside = line.rstrip() == f"{section}:"
-            continue
-        found = re.match(rf"^(  {re.escape(key)}:[ \t]*)([^#\n]*?)([ \t]*#.*)?(\n?)$", line)
-        if inside and found:
-            text_value = "null" if value is None else str(value)
-            lines[i] = f"{found[1]}{text_value}{found[3] or ''}{found[4]}"
-            return "".join(lines)
-    raise DataError(f"params.yaml has no key '{key}' in section '{section}'.")
-
-
-def training_rows(start: int, rows: int, params: Params) -> tuple[int, int]:
-    """Source rows the time split trains on, within a window of `rows` rows from `start`."""
-    if params.split.strategy != "time":
-        return start, start + rows  # a random split trains on rows from the whole window
-    cfg = params.split
-    return start, start + rows - round(rows * cfg.valid_size) - round(rows * cfg.test_size)
+    """`params.yaml` text with `section.key` set to `value`; comments, order and layout kept."""
+    yaml = YAML()  # round-trip: comments, key order and quotes survive
+    yaml.Representer = _Representer
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never fold a long line
+    _, indent, offset = load_yaml_guess_indent(text)
+    if offset is not None:  # the file has block sequences: indent them as it does
+        yaml.indent(mapping=2, sequence=indent, offset=offset)
+    data = yaml.load(text)
+    block = data.get(section) if isinstance(data, CommentedMap) else None
+    if not isinstance(block, CommentedMap) or key not in block:
+        raise DataError(f"params.yaml has no key '{key}' in section '{section}'.")
+    block[key] = value
+    comment = (block.ca.items.get(key) or [None] * 3)[2]
+    if comment is not None and comment.value.startswith("#"):
+        # The comment stays as far from the new value as it was from the old one.
+        line, column = block.lc.value(key)
+        before = text.splitlines()[line][: comment.start_mark.column]
+        column += len("null" if value is None else str(value)) + len(before) - len(before.rstrip())
+        block.ca.items[key][2] = CommentToken(comment.value, CommentMark(column))
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    return buffer.getvalue()
 
 
 def newest_window(source_rows: int, params: Params) -> dict[str, Any]:
@@ -88,50 +101,6 @@ def move_window(params_path: str) -> dict[str, Any]:
     with atomic_open(params_path) as fh:
         fh.write(text)
     return {"source_rows": rows, **window}
-
-
-def from_registry(name: str, out: Path) -> dict[str, Any] | None:
-    """The model at alias `production` of the MLflow registry, if the store has one."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from tabml import tracking
-
-    tracking.configure()
-    try:
-        version = mlflow.MlflowClient().get_model_version_by_alias(name, lineage.PRODUCTION)
-    except MlflowException as exc:
-        log.info("no MLflow model %s@%s (%s); using dvc.lock's", name, lineage.PRODUCTION, exc)
-        return None
-    model = mlflow.sklearn.load_model(f"models:/{name}@{lineage.PRODUCTION}")
-    joblib.dump(model, out / "model.joblib")
-    return {"source": f"MLflow model {name}@{lineage.PRODUCTION} (version {version.version})",
-            "train_rows": None}  # fmt: skip
-
-
-def from_lock(params: Params, out: Path) -> dict[str, Any]:
-    """The model the checked-out dvc.lock records: from the DVC cache, or reproduced."""
-    expected = lineage.locked_md5(lineage.MODEL)
-    # `dvc repro train` checks the model out of the cache when it is there, trains otherwise.
-    done = subprocess.run(["dvc", "repro", "train"], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise DataError(f"`dvc repro train` failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    got = file_md5(lineage.MODEL)
-    if got != expected:
-        raise DataError(
-            f"reproducing the committed model gave md5 {got}; dvc.lock records {expected}. "
-            "The production model cannot be rebuilt exactly: fix the pipeline first."
-        )
-    shutil.copy2(lineage.MODEL, out / "model.joblib")
-    cached = "is cached" in done.stdout
-    rows = len(read_source(params.ingest.source, params.ingest.sep))
-    start = params.ingest.start
-    stop = min(rows, params.ingest.stop or rows)
-    return {
-        "source": f"the model dvc.lock records at commit {lineage.commit()[:12]} "
-        f"({'restored from the DVC cache' if cached else 'reproduced, md5 checked'})",
-        "train_rows": training_rows(start, stop - start, params),
-    }
 
 
 def compare(
@@ -233,17 +202,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             write_json(moved, args.out)
         log.info("ingest window moved to the newest rows: %s", moved)
     elif args.command == "production":
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        name = lineage.model_name(params)
-        if not os.environ.get("MLFLOW_TRACKING_URI"):
-            # An unset repository variable arrives as an empty string: use the local default.
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        info = (from_registry(name, out) if os.environ.get("MLFLOW_TRACKING_URI") else None) or (
-            from_lock(params, out)
-        )
-        info["md5"] = file_md5(out / "model.joblib")
-        write_json(info, out / "production.json")
+        info = production_model.fetch(params, Path(args.out))
         log.info("production model: %s", info["source"])
     else:
         source = Path(args.production)

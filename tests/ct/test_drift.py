@@ -206,6 +206,21 @@ def test_set_param_changes_one_key_and_keeps_comments():
         retrain.set_param(text, "a", "end", 1)
 
 
+def test_set_param_names_a_missing_section_in_one_line():
+    with pytest.raises(DataError) as caught:
+        retrain.set_param("a:\n  start: 0\n", "ingest", "start", 1)
+    assert str(caught.value) == "params.yaml has no key 'start' in section 'ingest'."
+
+
+def test_set_param_on_the_project_params_changes_only_that_line(root, params):
+    text = (root / "params.yaml").read_text(encoding="utf-8")
+    start = params.ingest.start + 123
+    out = retrain.set_param(text, "ingest", "start", start)
+    pairs = zip(text.splitlines(), out.splitlines(), strict=True)  # no line added or lost
+    changed = [(old, new) for old, new in pairs if old != new]
+    assert len(changed) == 1 and changed[0][1].startswith(f"  start: {start}")
+
+
 @pytest.mark.parametrize("rows", [41188, 15000, 1001])
 def test_newest_window_reference_is_what_the_time_split_trains_on(params, rows):
     window = retrain.newest_window(rows, params)

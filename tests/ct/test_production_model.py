@@ -6,7 +6,7 @@ import joblib
 import numpy as np
 import pytest
 
-from tabml import retrain
+from tabml import production_model, retrain
 from tabml.dataset import feature_columns
 from tabml.io import read_json
 from tabml.predict import labels, score
@@ -30,7 +30,7 @@ def test_production_model_is_the_mlflow_alias_when_the_store_has_one(
             model, name="model", registered_model_name="tabml",
             skops_trusted_types=SKOPS_TRUSTED_TYPES,
         )  # fmt: skip
-    assert retrain.from_registry("tabml", tmp_path) is None, "no alias yet"
+    assert production_model.from_registry("tabml", tmp_path) is None, "no alias yet"
     mlflow.MlflowClient().set_registered_model_alias("tabml", "production", "1")
     retrain.main(["--params", str(root / "params.yaml"), "production", "--out", "prod"])
     info = read_json(tmp_path / "prod/production.json")
