@@ -17,7 +17,7 @@ import httpx
 import pandas as pd
 import pytest
 from testkit.server import Server, free_port, running
-from testkit.workspace import copy_project
+from testkit.workspace import Workspace, copy_project
 
 from tabml.ingest import ingest, read_source
 from tabml.io import file_md5
@@ -34,36 +34,6 @@ for name, value in {
     "DO_NOT_TRACK": "1",
 }.items():
     os.environ.setdefault(name, value)
-
-
-@dataclass
-class Workspace:
-    """A copy of the project, committed to its own git repository."""
-
-    path: Path
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "MLFLOW_TRACKING_URI": self.tracking_uri}
-
-    @property
-    def tracking_uri(self) -> str:
-        return f"sqlite:///{self.path / 'mlflow.db'}"
-
-    def run(self, *cmd: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-        done = subprocess.run(
-            cmd,
-            cwd=self.path,
-            env=kwargs.pop("env", self.env),
-            capture_output=True,
-            text=True,
-            **kwargs,
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(
-                f"{cmd} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-            )
-        return done
 
 
 @pytest.fixture(scope="session")

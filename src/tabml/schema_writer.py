@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-MAX_CATEGORIES = 50  # more distinct values than this: free text, no category set, no feature
+MAX_CATEGORIES = 200  # more distinct values than this: free text, no category set, no feature
 MARGIN = 0.1  # ranges are widened by this share of their width on each side
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -38,3 +40,33 @@ def copy_project(root: Path, dest: Path) -> Path:
     git(dest, "add", "--all")
     git(dest, "commit", "--quiet", "--message=copy of the project")
     return dest
+
+
+@dataclass
+class Workspace:
+    """A copy of the project, committed to its own git repository."""
+
+    path: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "MLFLOW_TRACKING_URI": self.tracking_uri}
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.path / 'mlflow.db'}"
+
+    def run(self, *cmd: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            cmd,
+            cwd=self.path,
+            env=kwargs.pop("env", self.env),
+            capture_output=True,
+            text=True,
+            **kwargs,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(
+                f"{cmd} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+            )
+        return done
