@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from testkit.stages import run_stages, source_batch  # noqa: F401 (fixtures)
 
 from tabml.io import file_md5
 from tabml.params import load_params
