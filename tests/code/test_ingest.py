@@ -68,9 +68,10 @@ def test_truncated_gzip_is_reported_as_unreadable(tmp_path, root, params):
     assert str(path) in str(info.value)
 
 
-def test_entry_fails_with_one_paragraph_and_writes_nothing(tmp_path, root):
+def test_entry_fails_with_one_paragraph_and_writes_nothing(tmp_path, root, params):
     source, out = tmp_path / "source.csv", tmp_path / "out" / "data.parquet"
-    source.write_text("size,colour,y\n30,red,no\n")
+    other = ";" if params.ingest.sep == "," else ","  # not the declared separator
+    source.write_text(f"size{other}colour{other}y\n30{other}red{other}no\n")
     done = subprocess.run(
         [
             sys.executable,

@@ -118,7 +118,7 @@ def as_text(f, features):
     ],
 )
 def test_bad_windows_are_refused_with_what_is_wrong(params, tiny, change, message):
-    numeric = numeric_feature(params)
+    numeric = numeric_feature(params, drifting=True)
     features = [numeric, *(name for name in feature_columns(params) if name != numeric)]
     message = message.format(numeric=numeric)
     scores = np.full(len(tiny), 0.1)
@@ -165,7 +165,7 @@ def test_monitor_refuses_a_log_without_feature_columns(
 ):
     monkeypatch.chdir(root)
     _model, path = tiny_model
-    name = feature_columns(params)[0]
+    name = next(n for n in feature_columns(params) if n not in params.drift.exclude)
     log_dir = served_log(tiny.drop(columns=[name]), path, params, tmp_path / "log")
     assert run_monitor(root, path, tmp_path, "--log", str(log_dir)) == 1
     assert f"lacks the model feature column(s) [{name!r}]" in capsys.readouterr().err
