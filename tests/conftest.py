@@ -1,4 +1,4 @@
-"""Shared fixtures: the shipped data, small frames cut from it, one trained pipeline, one bento
+"""Shared fixtures: the declared data, small frames cut from it, one trained pipeline, one bento
 and one running service a session."""
 
 from __future__ import annotations
@@ -47,16 +47,16 @@ def params() -> Params:
 
 
 @pytest.fixture(scope="session")
-def bank(params: Params) -> pd.DataFrame:
-    """The whole shipped data set, as `ingest` delivers it."""
+def data(params: Params) -> pd.DataFrame:
+    """The whole declared data set (`ingest.source`), as `ingest` delivers it."""
     raw = read_source(str(ROOT / params.ingest.source), params.ingest.sep)
     return ingest(raw, params.ingest, params.base.time_column)
 
 
 @pytest.fixture
-def tiny(bank: pd.DataFrame) -> pd.DataFrame:
+def tiny(data: pd.DataFrame) -> pd.DataFrame:
     """300 real rows spread over the whole period, both labels present."""
-    return bank.iloc[:: len(bank) // 300].head(300).reset_index(drop=True).copy()
+    return data.iloc[:: len(data) // 300].head(300).reset_index(drop=True).copy()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Stage `ingest`: read the source, keep a window of rows in time order, write a Parquet snapshot.
 
-python -m tabml.ingest --source URL_OR_PATH --out data/interim/bank.parquet
+python -m tabml.ingest --source URL_OR_PATH --out data/interim/data.parquet
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
+import gzip
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
+from tabml.dataset import record_schema
 from tabml.ingest import ingest, normalize_name, read_source
 from tabml.io import DataError
 from tabml.params import IngestParams
@@ -11,18 +13,18 @@ from tabml.params import IngestParams
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("emp.var.rate", "emp_var_rate"), ("nr.employed", "nr_employed"), (" Age ", "age")],
+    [("unit.price", "unit_price"), ("nr.items", "nr_items"), (" Size ", "size")],
 )
 def test_normalize_name(name, expected):
     assert normalize_name(name) == expected
 
 
 def test_ingest_keeps_a_window_with_its_source_positions():
-    raw = pd.DataFrame({"emp.var.rate": [1.1, 1.2, 1.3, 1.4, 1.5], "y": list("nnyny")})
+    raw = pd.DataFrame({"unit.price": [1.1, 1.2, 1.3, 1.4, 1.5], "y": list("nnyny")})
     out = ingest(raw, IngestParams(source="x", start=1, stop=4), "seq")
-    assert list(out.columns) == ["seq", "emp_var_rate", "y"]
+    assert list(out.columns) == ["seq", "unit_price", "y"]
     assert out["seq"].tolist() == [1, 2, 3]
-    assert out["emp_var_rate"].tolist() == [1.2, 1.3, 1.4]
+    assert out["unit_price"].tolist() == [1.2, 1.3, 1.4]
 
 
 def test_empty_window_is_an_error():
@@ -31,10 +33,12 @@ def test_empty_window_is_an_error():
         ingest(raw, IngestParams(source="x", start=5), "seq")
 
 
-def test_reads_gzip_and_fsspec_urls(root, params):
+def test_reads_the_source_by_fsspec_url(root, params):
     path = root / params.ingest.source
-    frame = read_source(f"file://{path}", ";")
-    assert frame.shape == (41188, 21)
+    frame = read_source(f"file://{path}", params.ingest.sep)
+    assert frame.shape == read_source(str(path), params.ingest.sep).shape
+    columns = set(record_schema().columns) - {params.base.time_column}
+    assert {normalize_name(name) for name in frame.columns} == columns
 
 
 @pytest.mark.parametrize(
@@ -42,8 +46,8 @@ def test_reads_gzip_and_fsspec_urls(root, params):
     [
         (None, "does not exist"),
         (b"", "empty"),
-        (b"age;job;y\n", "header but no data rows"),
-        (b"age,job,y\n30,admin.,no\n", "looks ','-separated"),
+        (b"size;colour;y\n", "header but no data rows"),
+        (b"size,colour,y\n30,red,no\n", "looks ','-separated"),
     ],
     ids=["missing", "empty", "header-only", "wrong-delimiter"],
 )
@@ -58,15 +62,16 @@ def test_unusable_sources_name_the_problem_and_the_file(tmp_path, content, messa
 
 def test_truncated_gzip_is_reported_as_unreadable(tmp_path, root, params):
     path = tmp_path / "source.csv.gz"
-    path.write_bytes((root / params.ingest.source).read_bytes()[:20_000])
+    path.write_bytes(gzip.compress((root / params.ingest.source).read_bytes())[:20_000])
     with pytest.raises(DataError, match="cannot read the file") as info:
-        read_source(str(path), ";")
+        read_source(str(path), params.ingest.sep)
     assert str(path) in str(info.value)
 
 
-def test_entry_fails_with_one_paragraph_and_writes_nothing(tmp_path, root):
-    source, out = tmp_path / "source.csv", tmp_path / "out" / "bank.parquet"
-    source.write_text("age,job,y\n30,admin.,no\n")
+def test_entry_fails_with_one_paragraph_and_writes_nothing(tmp_path, root, params):
+    source, out = tmp_path / "source.csv", tmp_path / "out" / "data.parquet"
+    other = ";" if params.ingest.sep == "," else ","  # not the declared separator
+    source.write_text(f"size{other}colour{other}y\n30{other}red{other}no\n")
     done = subprocess.run(
         [
             sys.executable,

@@ -7,6 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
+from testkit.declared import (
+    bounded_feature,
+    category_feature,
+    category_features,
+    negative_label,
+    numeric_feature,
+    unknown_category,
+)
 
 from tabml.checks import (
     drift,
@@ -15,7 +23,7 @@ from tabml.checks import (
     schema_changes,
     single_feature_auc,
 )
-from tabml.dataset import record_schema
+from tabml.dataset import dataset_labels, record_schema
 from tabml.drift import build_profile, psi
 from tabml.findings import markdown_table
 from tabml.io import DataError, write_parquet
@@ -42,85 +50,91 @@ def test_real_rows_pass(tiny, small):
     validated, report = validate(tiny, small)
     assert report["passed"], report["failures"]
     assert len(validated) == len(tiny)
-    assert report["verdict"] == "Data validation passed: 300 rows x 22 columns."
+    columns = len(tiny.columns)
+    assert report["verdict"] == f"Data validation passed: 300 rows x {columns} columns."
 
 
-def test_every_failure_is_reported_at_once_with_examples(tiny, small):
+def test_every_failure_is_reported_at_once_with_examples(tiny, small, params):
+    num = bounded_feature(params)
+    cat, categories = category_feature(params)
+    stray = unknown_category(categories)
     bad = tiny.copy()
-    bad.loc[[1, 2, 3], "age"] = [-1, 200, -5]
-    bad.loc[7, "job"] = "astronaut"
+    bad.loc[[1, 2, 3], num.name] = [num.low - 1, num.high + 80, num.low - 5]
+    bad.loc[7, cat] = stray
     _, report = validate(bad, small)
     assert not report["passed"]
     rows = failing(report)
-    age = rows[("age", "greater_than_or_equal_to(16)")]
-    assert age["failing"] == 2 and set(age["examples"]) == {"-1", "-5"}
-    assert age["severity"] == "error" and age["rule"] == "value >= the bound"
-    assert rows[("age", "less_than_or_equal_to(120)")]["examples"] == ["200"]
-    job = next(row for (column, _), row in rows.items() if column == "job")
-    assert job["examples"] == ["astronaut"] and job["check"].startswith("isin")
+    low = rows[(num.name, f"greater_than_or_equal_to({num.low})")]
+    assert low["failing"] == 2 and set(low["examples"]) == {str(num.low - 1), str(num.low - 5)}
+    assert low["severity"] == "error" and low["rule"] == "value >= the bound"
+    high = rows[(num.name, f"less_than_or_equal_to({num.high})")]
+    assert high["examples"] == [str(num.high + 80)]
+    found = next(row for (column, _), row in rows.items() if column == cat)
+    assert found["examples"] == [stray] and found["check"].startswith("isin")
 
 
-def test_batch_checks_measure_rows_and_labels(tiny, small):
+def test_batch_checks_measure_rows_and_labels(tiny, small, params):
+    target, positive = params.base.target, params.base.positive_label
+    other = negative_label(params)
     rows = failing(validate(tiny.head(10), small)[1])
     assert rows[("*", "row_count")]["examples"] == ["10 rows"]
-    one_class = failing(validate(tiny.assign(y="no"), small)[1])
-    assert one_class[("y", "label_classes")]["examples"] == ["only ['no']"]
-    assert one_class[("y", "positive_rate")]["examples"] == ["0.0% 'yes'"]
+    one_class = failing(validate(tiny.assign(**{target: other}), small)[1])
+    assert one_class[(target, "label_classes")]["examples"] == [f"only [{other!r}]"]
+    assert one_class[(target, "positive_rate")]["examples"] == [f"0.0% {positive!r}"]
 
 
-def test_cross_column_rule_counts_rows_and_shows_the_combination(tiny, small):
+def test_nulls_are_reported_once_not_by_every_rule_that_reads_the_column(tiny, small, params):
+    name = bounded_feature(params).name
     bad = tiny.copy()
-    never = bad.index[bad["previous"] == 0][:4]
-    bad.loc[never, "poutcome"] = "failure"
-    row = failing(validate(bad, small)[1])[("previous, poutcome", "previous_matches_poutcome")]
-    assert row["failing"] == 4 and row["examples"] == ["previous=0, poutcome=failure"]
-
-
-def test_nulls_are_reported_once_not_by_every_rule_that_reads_the_column(tiny, small):
-    bad = tiny.copy()
-    bad["previous"] = bad["previous"].astype(float)
-    bad.loc[5, "previous"] = np.nan
+    bad[name] = bad[name].astype(float)
+    bad.loc[5, name] = np.nan
     checks = {(r["column"], r["check"]) for r in validate(bad, small)[1]["failures"]}
-    assert checks == {("previous", "dtype('int64')")}
+    assert checks == {(name, "dtype('int64')")}
 
 
-def test_wrong_type_names_the_values_that_do_not_fit(tiny, small):
-    bad = tiny.assign(campaign=tiny["campaign"].astype(str))
-    bad.loc[[3, 4], "campaign"] = ["three", "n/a"]
+def test_wrong_type_names_the_values_that_do_not_fit(tiny, small, params):
+    name = bounded_feature(params).name
+    bad = tiny.assign(**{name: tiny[name].astype(str)})
+    bad.loc[[3, 4], name] = ["three", "n/a"]
     rows = failing(validate(bad, small)[1])
-    assert set(rows) == {("campaign", "dtype('int64')")}  # no repeats from range checks
-    row = rows[("campaign", "dtype('int64')")]
+    assert set(rows) == {(name, "dtype('int64')")}  # no repeats from range checks
+    row = rows[(name, "dtype('int64')")]
     assert row["failing"] == 2 and row["examples"] == ["found str", "three", "n/a"]
 
 
-def test_time_order_is_checked(tiny, small):
+def test_time_order_is_checked(tiny, small, params):
+    time = params.base.time_column
     bad = tiny.copy()
-    bad.loc[[10, 11], "seq"] = bad.loc[[11, 10], "seq"].to_numpy()
-    row = failing(validate(bad, small)[1])[("seq", "time_order")]
+    bad.loc[[10, 11], time] = bad.loc[[11, 10], time].to_numpy()
+    row = failing(validate(bad, small)[1])[(time, "time_order")]
     assert row["failing"] == 1 and row["examples"][0].endswith("(row 11)")
 
 
 def test_drop_policy_drops_invalid_rows_and_reports_them(tiny, params):
     cfg = with_validate(params, min_rows=100, invalid_rows="drop", max_invalid_share=0.02)
+    num = bounded_feature(params)
+    cat, categories = category_feature(params)
+    stray, above = unknown_category(categories), num.high + 380
     bad = tiny.copy()
-    bad.loc[[4, 5], "age"] = 500
-    bad.loc[[5, 6], "marital"] = "widowed"
+    bad.loc[[4, 5], num.name] = above
+    bad.loc[[5, 6], cat] = stray
     validated, report = validate(bad, cfg)
     assert report["passed"] and report["rows_dropped"] == 3
-    assert len(validated) == 297 and validated["age"].max() <= 120
+    assert len(validated) == 297 and validated[num.name].max() <= num.high
     assert {r["severity"] for r in report["dropped"]} == {"dropped"}
     assert "3 invalid rows dropped" in report["verdict"]
     text = to_markdown(report)
-    assert "| less_than_or_equal_to(120) | age | dropped | 2 | `500` |" in text
+    assert f"| less_than_or_equal_to({num.high}) | {num.name} | dropped | 2 | `{above}` |" in text
 
 
 def test_drop_policy_refuses_to_drop_too_much_and_column_faults(tiny, params):
     cfg = with_validate(params, min_rows=100, invalid_rows="drop", max_invalid_share=0.01)
+    num = bounded_feature(params)
     bad = tiny.copy()
-    bad.loc[:9, "age"] = 500
+    bad.loc[:9, num.name] = num.high + 380
     rows = failing(validate(bad, cfg)[1])
     assert rows[("*", "max_invalid_share")]["failing"] == 10
-    no_column = validate(tiny.drop(columns="job"), cfg)[1]
+    no_column = validate(tiny.drop(columns=num.name), cfg)[1]
     assert not no_column["passed"] and no_column["rows_dropped"] == 0
 
 
@@ -129,43 +143,52 @@ def test_unknown_policy_is_an_error(tiny, params):
         validate(tiny, with_validate(params, invalid_rows="skip"))
 
 
-def test_drift_is_a_warning_with_the_shares_that_moved(tiny, small):
+def test_drift_is_a_warning_with_the_shares_that_moved(tiny, small, params):
+    cat = category_feature(params, drifting=True)[0]
+    num = numeric_feature(params, drifting=True)
+    kept = next(n for n, _ in category_features(params, drifting=True) if n not in (cat, num))
+    value = tiny[cat].mode()[0]
+    spread = float(tiny[num].max() - tiny[num].min()) + 1
+    # Excluded columns move too: they must still raise no warning.
+    moved = {name: tiny[name].iloc[0] for name in params.drift.exclude if name in tiny}
+    shifted = tiny.assign(**moved, **{cat: value, num: tiny[num] + 10 * spread})
     reference = {
         "source": "x",
         "start": 0,
         "stop": 300,
         "rows": 300,
-        "columns": build_profile(
-            tiny.assign(contact="telephone", month="may", age=tiny["age"] + 30), ["seq"]
-        ),
+        "columns": build_profile(shifted, [params.base.time_column]),
     }
     validated, report = validate(tiny, small, reference)
     assert report["passed"] and len(validated) == len(tiny)
     warned = failing(report, "warnings")
-    contact = warned[("contact", "drift_psi")]
-    assert contact["severity"] == "warning" and contact["examples"][0].startswith("PSI ")
-    assert any(
-        e.startswith("telephone: ") and "(reference 100.0%)" in e for e in contact["examples"]
-    )
-    assert warned[("age", "drift_psi")]["examples"][1].startswith("median ")
-    assert ("job", "drift_psi") not in warned
-    assert ("month", "drift_psi") not in warned  # drift.exclude
+    found = warned[(cat, "drift_psi")]
+    assert found["severity"] == "warning" and found["examples"][0].startswith("PSI ")
+    assert any(e.startswith(f"{value}: ") and "(reference 100.0%)" in e for e in found["examples"])
+    assert warned[(num, "drift_psi")]["examples"][1].startswith("median ")
+    assert (kept, "drift_psi") not in warned
+    assert not {(name, "drift_psi") for name in params.drift.exclude} & set(warned)
     assert "drift warning(s), which do not stop the pipeline" in report["verdict"]
     assert "Drift reference: rows [0, 300) of `x`" in to_markdown(report)
 
 
-def test_markdown_puts_the_verdict_first_then_the_table(tiny, small):
-    bad = tiny.assign(marital=tiny["marital"].where(tiny.index > 2, "widowed"))
+def test_markdown_puts_the_verdict_first_then_the_table(tiny, small, params):
+    cat, categories = category_feature(params)
+    stray = unknown_category(categories)
+    bad = tiny.assign(**{cat: tiny[cat].where(tiny.index > 2, stray)})
     text = to_markdown(validate(bad, small)[1])
-    assert text.startswith("**Data validation FAILED: 1 error(s) in 300 rows x 22 columns.")
+    columns = len(tiny.columns)
+    assert text.startswith(
+        f"**Data validation FAILED: 1 error(s) in 300 rows x {columns} columns."
+    )
     assert "| check | column | severity | failing rows | examples | rule |" in text
-    assert "| marital | error | 3 | `widowed` | value in the allowed set |" in text
+    assert f"| {cat} | error | 3 | `{stray}` | value in the allowed set |" in text
 
 
 def test_markdown_cells_cannot_break_the_table():
     finding = {
         "check": "isin",
-        "column": "job",
+        "column": "colour",
         "severity": "error",
         "failing": 1,
         "examples": ["a|b", "x" * 300, "back`tick"],
@@ -189,37 +212,46 @@ def test_single_feature_auc_matches_scikit_learn():
     assert single_feature_auc(numeric, pd.Series(False, index=y.index)) is None
 
 
-def test_duplicate_share_ignores_the_time_column(tiny):
+def test_duplicate_share_ignores_the_time_column(tiny, params):
+    time = params.base.time_column
     twice = pd.concat([tiny, tiny.head(30)], ignore_index=True)
-    twice["seq"] = range(len(twice))
-    measured = duplicate_share(twice, exclude=["seq"])
+    twice[time] = range(len(twice))
+    measured = duplicate_share(twice, exclude=[time])
     assert measured.failing == 30 and measured.value == pytest.approx(30 / 330)
     assert measured.examples[0] == "row 300"
 
 
-def test_psi_and_drift_are_zero_on_the_reference_itself(tiny):
-    profile = build_profile(tiny, ["seq"])
+def test_psi_and_drift_are_zero_on_the_reference_itself(tiny, params):
+    num, cat = numeric_feature(params), category_feature(params)[0]
+    profile = build_profile(tiny, [params.base.time_column])
     assert psi(np.array([0.5, 0.5]), np.array([0.5, 0.5])) == 0
-    assert drift(tiny, "age", profile["age"]).value == pytest.approx(0, abs=1e-9)
-    assert drift(tiny, "job", profile["job"]).value == pytest.approx(0, abs=1e-9)
-    assert drift(tiny.assign(age=tiny["age"] + 40), "age", profile["age"]).value > 1
+    assert drift(tiny, num, profile[num]).value == pytest.approx(0, abs=1e-9)
+    assert drift(tiny, cat, profile[cat]).value == pytest.approx(0, abs=1e-9)
+    spread = float(tiny[num].max() - tiny[num].min()) + 1
+    assert drift(tiny.assign(**{num: tiny[num] + 10 * spread}), num, profile[num]).value > 1
 
 
-def test_rename_goes_to_the_missing_column_whose_values_and_name_fit(tiny):
+def test_rename_goes_to_the_missing_column_whose_values_fit(tiny, params):
     columns = record_schema().columns
-    renamed = tiny.rename(columns={"loan": "loan_flag", "housing": "home"})
+    cat = category_feature(params)[0]
+    renamed = tiny.rename(columns={cat: f"{cat}_renamed"})
     examples = schema_changes(renamed, columns).examples
-    # loan and housing share their categories: the names decide.
-    assert "probably renamed: loan -> loan_flag (100% of values fit)" in examples
-    assert "probably renamed: housing -> home (100% of values fit)" in examples
-    unrelated = tiny.drop(columns="age").assign(score=tiny["age"] * 1000)
+    assert f"probably renamed: {cat} -> {cat}_renamed (100% of values fit)" in examples
+    num = bounded_feature(params)
+    spread = (num.high - num.low + 1) * 1000
+    unrelated = tiny.drop(columns=num.name).assign(score=tiny[num.name] + spread)
     assert not any("renamed" in e for e in schema_changes(unrelated, columns).examples)
 
 
-def test_leakage_guard_names_a_post_outcome_feature(tiny):
-    leaked = leaked_feature(tiny, "duration", ["age", "duration"], "y", "yes")
-    assert leaked.value == 1 and "'duration' is a model feature" in leaked.examples[0]
-    assert leaked_feature(tiny, "duration", ["age"], "y", "yes").value == 0
+def test_leakage_guard_names_a_post_outcome_feature(tiny, params):
+    target, positive = params.base.target, params.base.positive_label
+    if not params.validate.known_after_outcome:
+        pytest.skip("params.yaml declares no column in validate.known_after_outcome")
+    late = params.validate.known_after_outcome[0]
+    other = next(name for name in tiny.columns if name not in (late, target))
+    leaked = leaked_feature(tiny, late, [other, late], target, positive)
+    assert leaked.value == 1 and f"'{late}' is a model feature" in leaked.examples[0]
+    assert leaked_feature(tiny, late, [other], target, positive).value == 0
 
 
 def run_entry(root, data, tmp_path, *extra):
@@ -241,51 +273,56 @@ def run_entry(root, data, tmp_path, *extra):
     return done, out, json.loads(report.read_text()) if report.exists() else None
 
 
-def test_entry_writes_the_report_but_no_data_on_failure(tmp_path, bank, root):
-    tiny = bank.head(2000)
-    data = tmp_path / "in.parquet"
-    write_parquet(tiny.assign(age=tiny["age"].astype(str)), data)
-    done, out, report = run_entry(root, data, tmp_path)
+def test_entry_writes_the_report_but_no_data_on_failure(tmp_path, data, root, params):
+    name = bounded_feature(params).name
+    head = data.head(2000)
+    path = tmp_path / "in.parquet"
+    write_parquet(head.assign(**{name: head[name].astype(str)}), path)
+    done, out, report = run_entry(root, path, tmp_path)
     assert done.returncode == 1
-    assert "| dtype('int64') | age | error | 2,000 | `found str`" in done.stderr
+    assert f"| dtype('int64') | {name} | error | 2,000 | `found str`" in done.stderr
     assert f"nothing was written to {out}" in done.stderr
     assert not out.exists()
-    assert report["passed"] is False and report["data"] == str(data)
+    assert report["passed"] is False and report["data"] == str(path)
     assert (tmp_path / "validation.md").read_text().startswith("**Data validation FAILED")
 
 
-def test_entry_passes_with_warnings_and_needs_its_reference(tmp_path, bank, root):
-    data = tmp_path / "in.parquet"
-    write_parquet(bank.tail(2000), data)
+def test_entry_passes_and_needs_its_reference(tmp_path, data: pd.DataFrame, root):
+    path = tmp_path / "in.parquet"
+    write_parquet(data.tail(2000), path)
     profile = root / "data/reference/profile.json"
-    done, out, report = run_entry(root, data, tmp_path, "--reference", str(profile))
+    done, out, report = run_entry(root, path, tmp_path, "--reference", str(profile))
     assert done.returncode == 0, done.stderr
-    assert report["passed"] and report["warnings"] and out.exists()
+    assert report["passed"] and out.exists()
     assert report["reference"]["rows"] == json.loads(profile.read_text())["rows"]
-    argv = ["--params", str(root / "params.yaml"), "--data", str(data), "--out", str(out)]
+    argv = ["--params", str(root / "params.yaml"), "--data", str(path), "--out", str(out)]
     argv += ["--report", str(tmp_path / "r.json"), "--summary", str(tmp_path / "r.md")]
     with pytest.raises(DataError, match="make reference-profile"):
         validate_main([*argv, "--reference", str(tmp_path / "nowhere.json")])
 
 
-def test_a_reference_of_another_window_is_refused_in_one_line(tmp_path, bank, root):
-    data = tmp_path / "in.parquet"
-    write_parquet(bank.tail(2000), data)
+def test_a_reference_of_another_window_is_refused_in_one_line(tmp_path, data, root, params):
+    path = tmp_path / "in.parquet"
+    write_parquet(data.tail(2000), path)
     profile = json.loads((root / "data/reference/profile.json").read_text())
     moved = tmp_path / "profile.json"
     moved.write_text(json.dumps({**profile, "start": 100}))
-    done, out, _ = run_entry(root, data, tmp_path, "--reference", str(moved))
+    done, out, _ = run_entry(root, path, tmp_path, "--reference", str(moved))
     assert done.returncode == 1 and not out.exists()
     error = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
-    assert len(error) == 1 and "drift.reference_start/stop declare [0, 28832)" in error[0]
+    window = f"[{params.drift.reference_start}, {params.drift.reference_stop})"
+    assert len(error) == 1 and f"drift.reference_start/stop declare {window}" in error[0]
     assert "Traceback" not in done.stderr
 
 
-def test_reference_profile_written_by_its_entry(tmp_path, root, monkeypatch):
+def test_reference_profile_written_by_its_entry(tmp_path, root, monkeypatch, params):
     monkeypatch.chdir(root)  # ingest.source is relative to the project
     out = tmp_path / "profile.json"
     reference_main(["--out", str(out)])
     profile = json.loads(out.read_text())
-    assert profile["start"] == 0 and profile["rows"] == profile["stop"] == 28832
-    assert profile["columns"]["y"]["shares"]["yes"] < 0.1  # the early, low-rate period
-    assert "seq" not in profile["columns"]
+    start, stop = params.drift.reference_start, params.drift.reference_stop
+    assert profile["start"] == start and profile["stop"] == stop
+    assert profile["rows"] == stop - start
+    target = profile["columns"][params.base.target]
+    assert set(target["shares"]) <= {str(label) for label in dataset_labels(params)}
+    assert params.base.time_column not in profile["columns"]

@@ -10,6 +10,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from testkit.declared import category_feature, numeric_feature
 
 from tabml import lineage, monitor, retrain
 from tabml.dataset import feature_columns
@@ -40,13 +41,13 @@ def test_category_psi_is_zero_on_equal_shares_and_matches_the_formula():
 
 
 def test_a_new_share_of_missing_values_is_drift_in_numbers_and_categories():
-    ages = pd.Series(np.arange(100, dtype=float))
-    reference = build_profile(pd.DataFrame({"age": ages, "job": ["a", "b"] * 50}))
-    assert reference["age"]["missing"] == 0.0
-    gaps = pd.DataFrame({"age": ages.where(ages % 3 > 0), "job": ["a", None] * 50})
-    assert column_psi(gaps["age"], reference["age"]) > 0.25
-    assert column_psi(gaps["job"], reference["job"]) > 0.25
-    assert column_psi(ages, reference["age"]) == pytest.approx(0, abs=1e-12)
+    sizes = pd.Series(np.arange(100, dtype=float))
+    reference = build_profile(pd.DataFrame({"size": sizes, "colour": ["a", "b"] * 50}))
+    assert reference["size"]["missing"] == 0.0
+    gaps = pd.DataFrame({"size": sizes.where(sizes % 3 > 0), "colour": ["a", None] * 50})
+    assert column_psi(gaps["size"], reference["size"]) > 0.25
+    assert column_psi(gaps["colour"], reference["colour"]) > 0.25
+    assert column_psi(sizes, reference["size"]) == pytest.approx(0, abs=1e-12)
 
 
 def test_coarse_scores_do_not_drift_from_their_own_reference():
@@ -73,12 +74,17 @@ def test_no_drift_on_the_reference_itself_and_drift_named_on_a_shifted_copy(para
     same = assess(tiny, scores, None, ref, features, cfg)
     assert same["drift"] is False and same["reasons"] == []
     assert all(row["psi"] == pytest.approx(0, abs=1e-9) for row in same["features"])
-    shifted = tiny.assign(contact="telephone", age=tiny["age"] + 30)
+    cat, num = category_feature(params, drifting=True)[0], numeric_feature(params, drifting=True)
+    spread = float(tiny[num].max() - tiny[num].min()) + 1
+    # Excluded columns move too: they must not be measured.
+    moved = {name: tiny[name].iloc[0] for name in params.drift.exclude if name in tiny}
+    shifted = tiny.assign(**moved, **{cat: tiny[cat].mode()[0], num: tiny[num] + 10 * spread})
     result = assess(shifted, scores, None, ref, features, cfg)
     assert result["drift"] is True
-    assert set(result["drifted_features"]) == {"contact", "age"}
-    assert "contact" in headline(result) and "age" in headline(result)
-    assert "month" not in [row["feature"] for row in result["features"]]  # drift.exclude
+    assert set(result["drifted_features"]) == {cat, num}
+    assert cat in headline(result) and num in headline(result)
+    measured = {row["feature"] for row in result["features"]}
+    assert not measured & set(params.drift.exclude)  # drift.exclude
 
 
 def test_score_drift_and_performance_drop_are_reasons(params, tiny):
@@ -94,20 +100,30 @@ def test_score_drift_and_performance_drop_are_reasons(params, tiny):
     assert any(r.startswith("ROC AUC") for r in result["reasons"])
 
 
+def lacking(f, features):
+    return f.drop(columns=features[-2:])
+
+
+def as_text(f, features):
+    return f.assign(**{features[0]: f[features[0]].astype(str)})
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda f: f.drop(columns=["poutcome", "age"]), "lacks the model feature column(s)"),
-        (lambda f: f.iloc[:0], "holds 0 rows"),
-        (lambda f: f.iloc[:5], "holds 5 rows"),
-        (lambda f: f.assign(age=f["age"].astype(str)), "column 'age' of the window holds"),
+        (lacking, "lacks the model feature column(s)"),
+        (lambda f, _: f.iloc[:0], "holds 0 rows"),
+        (lambda f, _: f.iloc[:5], "holds 5 rows"),
+        (as_text, "column '{numeric}' of the window holds"),
     ],
 )
 def test_bad_windows_are_refused_with_what_is_wrong(params, tiny, change, message):
-    features = feature_columns(params)
+    numeric = numeric_feature(params, drifting=True)
+    features = [numeric, *(name for name in feature_columns(params) if name != numeric)]
+    message = message.format(numeric=numeric)
     scores = np.full(len(tiny), 0.1)
     ref = reference_from(tiny, scores, features)
-    window = change(tiny)
+    window = change(tiny, features)
     with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
         assess(window, scores[: len(window)], None, ref, features, small_params(params))
 
@@ -149,9 +165,10 @@ def test_monitor_refuses_a_log_without_feature_columns(
 ):
     monkeypatch.chdir(root)
     _model, path = tiny_model
-    log_dir = served_log(tiny.drop(columns=["job"]), path, params, tmp_path / "log")
+    name = next(n for n in feature_columns(params) if n not in params.drift.exclude)
+    log_dir = served_log(tiny.drop(columns=[name]), path, params, tmp_path / "log")
     assert run_monitor(root, path, tmp_path, "--log", str(log_dir)) == 1
-    assert "lacks the model feature column(s) ['job']" in capsys.readouterr().err
+    assert f"lacks the model feature column(s) [{name!r}]" in capsys.readouterr().err
     assert run_monitor(root, path, tmp_path, "--log", str(log_dir), "--since", "2999-01-01") == 1
     assert "no record at or after 2999-01-01T00:00:00+00:00" in capsys.readouterr().err
     assert run_monitor(root, path, tmp_path, "--log", str(log_dir), "--since", "soon") == 1
@@ -221,7 +238,7 @@ def test_set_param_on_the_project_params_changes_only_that_line(root, params):
     assert len(changed) == 1 and changed[0][1].startswith(f"  start: {start}")
 
 
-@pytest.mark.parametrize("rows", [41188, 15000, 1001])
+@pytest.mark.parametrize("rows", [41188, 15000, 1001])  # sizes of a source, not its facts
 def test_newest_window_reference_is_what_the_time_split_trains_on(params, rows):
     window = retrain.newest_window(rows, params)
     start = window["start"]
@@ -245,5 +262,6 @@ def test_compare_opens_a_pull_request_only_on_gain_or_drift(params, tiny, tiny_m
     noise = build_pipeline(tiny, params).fit(tiny[feature_columns(params)], shuffled)
     better = retrain.compare(noise, model, tiny, params, info, drift=False)
     assert better["gain"] >= params.retrain.min_gain and better["open_pr"] is True
-    overlap = int(((tiny["seq"] >= 0) & (tiny["seq"] < 10)).sum())
+    time = params.base.time_column
+    overlap = int(((tiny[time] >= 0) & (tiny[time] < 10)).sum())
     assert better["holdout"]["overlap_with_production_training"] == overlap

@@ -47,10 +47,10 @@ def test_no_alarm_on_the_reference_window_itself(pipeline, params, tmp_path):
     assert result["performance"]["roc_auc_drop"] < 0
 
 
-def test_no_alarm_on_a_random_sample_of_the_reference(pipeline, params, bank):
+def test_no_alarm_on_a_random_sample_of_the_reference(pipeline, params, data):
     model = joblib.load(pipeline.path / "models/model.joblib")
     profile = read_json(pipeline.path / REFERENCE)
-    reference_rows = bank.iloc[profile["start"] : profile["stop"]]
+    reference_rows = data.iloc[profile["start"] : profile["stop"]]
     ref = Reference(profile["columns"], score_profile(score(model, reference_rows)))
     for seed in range(3):
         sample = reference_rows.sample(2000, random_state=seed)
@@ -96,11 +96,11 @@ def post_and_wait(service, rows: pd.DataFrame, features: list[str]) -> str:
         time.sleep(0.5)
 
 
-def test_monitor_reads_the_prediction_log_of_the_running_service(service, pipeline, bank,
+def test_monitor_reads_the_prediction_log_of_the_running_service(service, pipeline, data,
                                                                  params, tmp_path):  # fmt: skip
     model = joblib.load(pipeline.path / "models/model.joblib")
     features = list(model.feature_names_in_)
-    reference = bank.iloc[: params.drift.reference_stop]
+    reference = data.iloc[: params.drift.reference_stop]
     since = post_and_wait(service, reference.sample(2000, random_state=1), features)
     done = monitor(pipeline, tmp_path / "calm", "--log", str(service.log_dir), "--since", since)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -109,7 +109,7 @@ def test_monitor_reads_the_prediction_log_of_the_running_service(service, pipeli
     assert calm["window"]["model_version"] == service.bento.model_tag
     assert calm["performance"] is None  # the log holds no labels
 
-    late = bank.iloc[-3000:]
+    late = data.iloc[-3000:]
     since = post_and_wait(service, late, features)
     done = monitor(pipeline, tmp_path / "late", "--log", str(service.log_dir), "--since", since)
     assert done.returncode == EXIT_DRIFT, done.stdout + done.stderr

@@ -39,7 +39,7 @@ def test_corrupted_batch_stops_dvc_repro_before_train_with_the_table(workspace):
     )
     assert "| contact | error | 2 | `fax` |" in done.stderr
     for path in (
-        "data/validated/bank.parquet",
+        "data/validated/data.parquet",
         "data/processed/train.parquet",
         "models/model.joblib",
     ):
@@ -64,7 +64,7 @@ def test_drop_policy_lets_dvc_repro_through_with_the_counts(workspace):
     report = json.loads((workspace.path / "reports/validation.json").read_text())
     assert report["passed"] and report["rows_dropped"] == 5
     assert report["dropped"][0]["column"] == "age" and report["dropped"][0]["failing"] == 5
-    validated = pd.read_parquet(workspace.path / "data/validated/bank.parquet")
+    validated = pd.read_parquet(workspace.path / "data/validated/data.parquet")
     assert len(validated) == 41188 - 5 and validated["age"].max() <= 120
     summary = (workspace.path / "reports/validation.md").read_text()
     assert "5 invalid rows dropped" in summary.splitlines()[0]

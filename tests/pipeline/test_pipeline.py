@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from tabml.dataset import feature_columns
 from tabml.evaluate import compute_metrics
+from tabml.ingest import normalize_name
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +32,7 @@ def test_outputs_of_every_stage_exist(pipeline):
             assert json.loads((pipeline.path / path).read_text()), path
 
 
-def test_metrics_hold_every_metric_for_both_splits(pipeline, bank, params):
+def test_metrics_hold_every_metric_for_both_splits(pipeline, params):
     metrics = json.loads((pipeline.path / "reports/metrics.json").read_text())
     expected = set(
         compute_metrics(pd.Series([0, 1]).to_numpy(), pd.Series([0.2, 0.8]).to_numpy(), params)
@@ -88,16 +90,17 @@ def test_mlflow_run_holds_model_signature_metrics_and_lineage(pipeline):
     )
 
 
-def test_bad_source_stops_before_train_and_writes_nothing(workspace):
-    source = workspace.path / "data/raw/bank-additional-full.csv.gz"
-    frame = pd.read_csv(source, sep=";").drop(columns="education")
-    frame.to_csv(source, sep=";", index=False)
+def test_bad_source_stops_before_train_and_writes_nothing(workspace, params):
+    source = workspace.path / params.ingest.source
+    frame = pd.read_csv(source, sep=params.ingest.sep)
+    dropped = next(c for c in frame.columns if normalize_name(c) in feature_columns(params))
+    frame.drop(columns=dropped).to_csv(source, sep=params.ingest.sep, index=False)
     done = workspace.run("dvc", "repro", check=False)
     assert done.returncode != 0
-    assert "education" in done.stderr and "column_in_dataframe" in done.stderr
+    assert normalize_name(dropped) in done.stderr and "column_in_dataframe" in done.stderr
     assert "failed to reproduce 'validate'" in done.stderr
     for path in (
-        "data/validated/bank.parquet",
+        "data/validated/data.parquet",
         "data/processed/train.parquet",
         "models/model.joblib",
     ):

@@ -9,12 +9,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pandera.pandas as pa
 import pytest
 import yaml
-from example import EXAMPLE_CLIENT
 from pydantic import TypeAdapter, ValidationError
+from testkit.declared import bounded_feature, category_feature, category_features, unknown_category
 
 from tabml import bento as tabml_bento
 from tabml.dataset import feature_columns, record_schema
@@ -36,17 +35,13 @@ def adapter(features):
     return TypeAdapter(request_model(features))
 
 
-def test_example_client_passes_the_pandera_schema():
-    record_schema().select_columns(list(EXAMPLE_CLIENT)).validate(pd.DataFrame([EXAMPLE_CLIENT]))
-
-
-def test_request_model_accepts_exactly_what_the_schema_accepts(adapter, features, tiny):
+def test_request_model_accepts_exactly_what_the_schema_accepts(adapter, features, tiny, params):
     for record in tiny[features].to_dict(orient="records"):
         adapter.validate_python(record)
-    bad = {"age": 200, "job": "astronaut", "campaign": 0, "pdays": -1, "contact": "fax"}
-    for column, value in bad.items():
-        if column not in features:
-            continue
+    num = bounded_feature(params)
+    bad = [(num.name, num.high + 80), (num.name, num.low - 1)]
+    bad += [(name, unknown_category(values)) for name, values in category_features(params)]
+    for column, value in bad:
         frame = tiny[features].head(1).assign(**{column: value})
         with pytest.raises(pa.errors.SchemaError):
             record_schema().select_columns(features).validate(frame)
@@ -55,14 +50,17 @@ def test_request_model_accepts_exactly_what_the_schema_accepts(adapter, features
         assert caught.value.errors()[0]["loc"] == (column,)
 
 
-def test_request_model_is_strict_and_closed(adapter, features):
-    good = {name: EXAMPLE_CLIENT[name] for name in features}
-    adapter.validate_json(pd.Series(good).to_json())
-    for change in ({"age": "31"}, {"age": 31.5}, {"job": None}, {"duration": 1}):
+def test_request_model_is_strict_and_closed(adapter, features, tiny, params):
+    good = json.loads(tiny[features].head(1).to_json(orient="records"))[0]
+    adapter.validate_json(json.dumps(good))
+    num, cat = bounded_feature(params).name, category_feature(params)[0]
+    extra = params.base.target  # a column of the schema, but no feature
+    changes = ({num: str(good[num])}, {num: good[num] + 0.5}, {cat: None}, {extra: 1})
+    for change in changes:
         with pytest.raises(ValidationError):
             adapter.validate_python({**good, **change})
     with pytest.raises(ValidationError):
-        adapter.validate_python({k: v for k, v in good.items() if k != "age"})
+        adapter.validate_python({k: v for k, v in good.items() if k != num})
 
 
 def test_request_model_refuses_checks_it_cannot_enforce():

@@ -10,7 +10,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from example import EXAMPLE_CLIENT
 
 from tabml.io import file_md5
 from tabml.params import load_params
@@ -27,8 +26,9 @@ def trained(pipeline):
     return model, test, list(model.feature_names_in_), load_params(pipeline.path / "params.yaml")
 
 
-def example(features: list[str]) -> dict:
-    return {name: EXAMPLE_CLIENT[name] for name in features}
+def example(test: pd.DataFrame, features: list[str]) -> dict:
+    """A real record to score: the first of the test split, its features only."""
+    return records(test.head(1), features)[0]
 
 
 def records(frame: pd.DataFrame, features: list[str]) -> list[dict]:
@@ -36,8 +36,8 @@ def records(frame: pd.DataFrame, features: list[str]) -> list[dict]:
 
 
 def test_scores_one_client(service, trained):
-    _, _, features, params = trained
-    response = service.post("/score", json={"client": example(features)})
+    _, test, features, params = trained
+    response = service.post("/score", json={"client": example(test, features)})
     assert response.status_code == 200, response.text
     answer = response.json()
     assert set(answer) == {"probability", "decision", "model_version", "threshold"}
@@ -97,7 +97,7 @@ def test_identity_names_model_run_commit_data_and_metrics(service, pipeline, tra
 def test_health_endpoints_and_metrics(service, trained):
     for path in ("/livez", "/readyz", "/healthz"):
         assert service.client.get(path).status_code == 200, path
-    service.post("/score", json={"client": example(trained[2])})
+    service.post("/score", json={"client": example(trained[1], trained[2])})
     text = service.client.get("/metrics").text
     assert 'tabml_predictions_total{decision="' in text
     assert "tabml_score_bucket" in text

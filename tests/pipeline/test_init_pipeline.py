@@ -42,9 +42,9 @@ def test_init_on_the_source_writes_a_schema_that_validates_it(workspace, params)
     assert "src/tabml/schema.py" in status and "params.yaml" in status
 
 
-def test_data_with_gaps_trains_and_its_model_scores_a_null(workspace, params, bank):
+def test_data_with_gaps_trains_and_its_model_scores_a_null(workspace, params, data):
     env = in_copy(workspace)
-    sample = bank.drop(columns=[params.base.time_column]).iloc[::8].reset_index(drop=True)
+    sample = data.drop(columns=[params.base.time_column]).iloc[::8].reset_index(drop=True)
     features = [c for c in sample.columns if c not in
                 {params.base.target, *params.train.drop_columns}]  # fmt: skip
     numeric = [c for c in features if pd.api.types.is_numeric_dtype(sample[c])][:2]

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from example import EXAMPLE_CLIENT
+from bank_client import EXAMPLE_CLIENT
 
 from tabml.params import load_params
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.example]
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = load_params(ROOT / "params.yaml")
