@@ -16,6 +16,7 @@ import yaml
 from tabml.dataset import feature_columns
 from tabml.evaluate import compute_metrics
 from tabml.ingest import normalize_name
+from tabml.params import load_params
 
 pytestmark = pytest.mark.slow
 
@@ -78,8 +79,9 @@ def test_mlflow_run_holds_model_signature_metrics_and_lineage(pipeline):
     model_uri = f"runs:/{run.info.run_id}/model"
     info = mlflow.models.get_model_info(model_uri)
     assert info.signature is not None
-    assert "age" in info.signature.inputs.input_names()
-    assert "duration" not in info.signature.inputs.input_names()
+    inputs = info.signature.inputs.input_names()
+    assert inputs == feature_columns(load_params(pipeline.path / "params.yaml"))
+    assert not set(inputs) & set(load_params(pipeline.path / "params.yaml").train.drop_columns)
     loaded = mlflow.sklearn.load_model(model_uri)
     test = pd.read_parquet(pipeline.path / "data/processed/test.parquet")
     local = joblib.load(pipeline.path / "models/model.joblib")

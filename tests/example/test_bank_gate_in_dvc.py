@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.example, pytest.mark.slow]
 
 SOURCE = "data/raw/bank-additional-full.csv.gz"
 

@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 from tabml.params import load_params
 from tabml.predict import labels, score
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.example, pytest.mark.slow]
 
 # "A clear margin" over a model with no information (ROC AUC 0.5 for any constant score, such
 # as the prior positive rate): forward in time on this data, good models reach about 0.6-0.68.
