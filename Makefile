@@ -110,7 +110,10 @@ format: setup  ## Format and fix what ruff can
 bench: setup  ## Benchmark the pipeline against one bare Python process
 	python benchmarks/pipeline.py
 
-.PHONY: bench-validate reference-profile
+.PHONY: bench-flights bench-validate reference-profile
+
+bench-flights: setup  ## Benchmark the whole pipeline on the 336,776 NYC flights against fit + score
+	python benchmarks/flights.py
 
 bench-validate: setup  ## Benchmark data validation on 1M and 10M resampled rows (time, memory)
 	python benchmarks/validate.py
