@@ -10,7 +10,9 @@ BIN := $(CURDIR)/$(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo $(PYTHON) -m uv)
 PYTEST_ARGS ?=
 
-# Stage commands (`python -m tabml.<stage>`) must find the project's environment.
+# Stage commands (`python -m tabml.<stage>`) must find the project's environment. The files the
+# stages exchange are named once, in params.yaml's `paths` (dvc.yaml reads them from there):
+# every `python -m tabml.*` defaults to them, and a recipe that needs one asks `tabml.paths`.
 export PATH := $(BIN):$(PATH)
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 # A laptop without Python 3.11 gets uv's managed download; the workflows set `never`, so there
@@ -52,10 +54,11 @@ run: setup  ## Run the whole pipeline on the shipped data and show the metrics
 	@echo
 	dvc metrics show --md
 	@echo "Next:"
-	@echo "  reports/metrics.json      metrics on the validation and test sets"
-	@echo "  reports/validation.md     the data validation summary"
-	@echo "  dvc plots show            plots (ROC, PR, calibration, gain...) -> dvc_plots/index.html"
-	@echo "  make mlflow-ui            browse runs, params and models at http://127.0.0.1:5000"
+	@printf '  %-25s %s\n' \
+	  "$$(python -m tabml.paths metrics)" "metrics on the validation and test sets" \
+	  "$$(python -m tabml.paths validation_summary)" "the data validation summary" \
+	  "dvc plots show" "plots (ROC, PR, calibration, gain...) -> dvc_plots/index.html" \
+	  "make mlflow-ui" "browse runs, params and models at http://127.0.0.1:5000"
 
 repro: setup  ## dvc repro: run the stages whose code, params or data changed
 	dvc repro
@@ -76,7 +79,7 @@ init: setup  ## Adopt your data: SOURCE=csv|parquet|url TARGET=column [POSITIVE=
 	python -m tabml.init --source "$(SOURCE)" --target "$(TARGET)" \
 	  $(if $(POSITIVE),--positive "$(POSITIVE)") $(if $(TIME),--time "$(TIME)") \
 	  $(if $(LEAK),--leak "$(LEAK)")
-	python -m tabml.reference --out data/reference/profile.json
+	python -m tabml.reference
 	dvc repro
 	dvc metrics show --md
 	@echo "Review what init listed above, run 'make test', then commit data/, src/tabml/schema.py,"
@@ -120,7 +123,7 @@ bench-validate: setup  ## Benchmark data validation on 1M and 10M resampled rows
 
 ##@ Pipeline
 reference-profile: setup  ## Rewrite the drift reference from drift.reference_* (commit it)
-	python -m tabml.reference --out data/reference/profile.json
+	python -m tabml.reference
 
 mlflow-ui: setup  ## Browse the local MLflow store
 	mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port 5000
@@ -175,14 +178,13 @@ check-lock: setup  ## Fail when dvc.lock or reports/ differ from what code, para
 	@echo "dvc.lock and reports/ match what this commit produces."
 
 report: setup  ## Write the pull-request report against BASE into REPORT_DIR (make report BASE=main)
-	python -m tabml.report --base "$(BASE)" --out $(REPORT_DIR) --metrics reports/metrics.json \
-	  --validation reports/validation.json --summary reports/validation.md \
+	python -m tabml.report --base "$(BASE)" --out $(REPORT_DIR) \
 	  --pipeline-result "$(PIPELINE_RESULT)" \
 	  --pr-number "$(PR_NUMBER)" --head-sha "$(HEAD_SHA)" --run-url "$(RUN_URL)" \
 	  $(if $(filter true,$(FROM_FORK)),--from-fork)
 
 gate: setup  ## Fail when a metric is under its floor or falls beyond its tolerance against BASE
-	python -m tabml.gate --base "$(BASE)" --metrics reports/metrics.json --params params.yaml
+	python -m tabml.gate --base "$(BASE)" --params params.yaml
 
 install-cml:  ## Install CML_VERSION of CML into CML_PREFIX (no install scripts), unless CML names another
 ifeq ($(origin CML),file)
@@ -228,16 +230,13 @@ manifests: setup  ## Render and validate the Kubernetes overlays
 
 .PHONY: bento serve bench-serve
 
-BENTO_ARGS := --model models/model.joblib --train data/processed/train.parquet \
-	--valid data/processed/valid.parquet --test data/processed/test.parquet \
-	--metrics reports/metrics.json
 # Every build makes a new bento version; `bento` writes its tag here and `serve`, `image` and
 # `sbom` read it, so each builds on (or describes) that one bento. BUILD is set below.
 BENTO_TAG = $(BUILD)/bento-tag
 
 ##@ Serving
 bento: repro  ## Import the trained model into the BentoML store (exact tag) and build the bento
-	python -m tabml.bento $(BENTO_ARGS) --tag-out $(BENTO_TAG)
+	python -m tabml.bento --tag-out $(BENTO_TAG)
 
 serve: bento  ## Build the bento and serve it on http://127.0.0.1:3000
 	bentoml serve "$$(cat $(BENTO_TAG))" --host 127.0.0.1 --port 3000
@@ -319,8 +318,7 @@ push: setup  ## Push both images to REGISTRY and record their digests (no REGIST
 	python -m tabml.release push
 
 golden: repro  ## Record golden requests and their expected scores from the test split
-	python -m tabml.smoke golden --model models/model.joblib --data data/processed/test.parquet \
-	  --out $(BUILD)/golden.json
+	python -m tabml.smoke golden --out $(BUILD)/golden.json
 
 deploy: setup  ## Deploy the serving image (IMAGE, default build/release.json) to ENV; roll back on failure
 	python -m tabml.deploy --env $(ENV) --golden $(BUILD)/golden.json \
@@ -337,9 +335,10 @@ release: track register golden image  ## Local rehearsal of the merge workflow: 
 # The monitor reads PREDICTION_LOG (the service's log directory) when it is set, otherwise the
 # newest `monitor.window_rows` rows of the source. `python -m tabml.monitor` exits 3 on drift;
 # FAIL_ON_DRIFT=false makes it exit 0 (a workflow reads `drift=` from its output instead).
+# MONITOR_MODEL is the model monitored (default: the pipeline's, params.yaml `paths.model`).
 PREDICTION_LOG ?=
 LOG_SINCE ?=
-MONITOR_MODEL ?= models/model.joblib
+MONITOR_MODEL ?=
 MONITOR_OUT ?= build/monitor
 FAIL_ON_DRIFT ?= true
 RETRAIN_DIR ?= build/retrain
@@ -354,8 +353,7 @@ SIMULATE_WINDOWS ?=
 
 ##@ Continuous training
 monitor: setup  ## Drift of the prediction log (PREDICTION_LOG=dir) or the newest rows; exit 3 on drift
-	python -m tabml.monitor --model $(MONITOR_MODEL) --reference data/reference/profile.json \
-	  --metrics reports/metrics.json --out $(MONITOR_OUT) \
+	python -m tabml.monitor --out $(MONITOR_OUT) $(if $(MONITOR_MODEL),--model "$(MONITOR_MODEL)") \
 	  $(if $(PREDICTION_LOG),--log "$(PREDICTION_LOG)") $(if $(LOG_SINCE),--since "$(LOG_SINCE)") \
 	  $(if $(filter false,$(FAIL_ON_DRIFT)),--no-fail-on-drift)
 
@@ -367,19 +365,19 @@ production-model: setup  ## Fetch the production model (MLflow alias, else dvc.l
 
 retrain-window: setup  ## Move the ingest window to the newest rows and rewrite the drift reference
 	python -m tabml.retrain window --out $(RETRAIN_DIR)/window.json
-	python -m tabml.reference --out data/reference/profile.json
+	python -m tabml.reference
 
 retrain-compare: setup  ## Compare the retrained model with production on the newest holdout (DRIFT=true|false)
 	python -m tabml.retrain compare --production $(RETRAIN_DIR)/production \
-	  --candidate models/model.joblib --holdout data/processed/test.parquet \
 	  --out $(RETRAIN_DIR) --drift "$(DRIFT)" \
 	  $(if $(wildcard $(MONITOR_OUT)/monitor.md),--monitor $(MONITOR_OUT)/monitor.md)
 
 retrain-pr:  ## Open the retraining pull request (CML): params, lock, reference, reports
+	reference="$$(python -m tabml.paths reference)"; \
 	$(CML) pr create --branch "$(RETRAIN_BRANCH)" --title "Retrain on the newest data" \
 	  --message "Retrain on the newest data" --body "$$(cat $(RETRAIN_DIR)/body.md)" \
 	  --user-name "tabml retraining" --user-email "tabml-retraining@users.noreply.github.com" \
-	  params.yaml dvc.lock reports data/reference/profile.json
+	  params.yaml dvc.lock reports "$$reference"
 
 trigger-retrain:  ## Start the retraining workflow on the default branch (gh), saying drift was found
 	$(GH) workflow run retrain.yml --ref "$(RETRAIN_REF)" -f drift=true

@@ -1,7 +1,9 @@
 """`make bento`: import the pipeline's model into the BentoML store, then build the bento.
 
-python -m tabml.bento --model models/model.joblib --train TRAIN --valid VALID --test TEST \
-    --metrics reports/metrics.json [--no-build] [--tag-out build/bento-tag]
+python -m tabml.bento [--model M] [--train T --valid V --test T] [--metrics M] [--no-build] \
+    [--tag-out build/bento-tag]
+
+The model, splits and metrics default to the files params.yaml's `paths` names.
 
 The bento's Python packages are named in bentofile.yaml and pinned here, at build time, to the
 versions uv.lock resolves, so a dependency bump is one reviewed change of the lock.
@@ -39,9 +41,13 @@ log = logging.getLogger(__name__)
 BENTOFILE = "bentofile.yaml"
 LOCKFILE = "uv.lock"
 BUILD_CONTEXT = "src"  # the bento's source root: `tabml` imports as in the project
+# Arguments that default to the file of the same name in params.yaml's `paths`.
+PATH_ARGUMENTS = ("model", "train", "valid", "test", "metrics")
 
 
-def run_identity(model_md5: str, data: dict[str, str], metrics_path: str | None) -> dict[str, Any]:
+def run_identity(
+    model_md5: str, data: dict[str, str], metrics_path: str | Path | None
+) -> dict[str, Any]:
     """The MLflow run that logged this model file, its commit and metrics, and the data hashes."""
     tracking.configure()
     run = tracking.find_run(model_md5)
@@ -61,24 +67,34 @@ def run_identity(model_md5: str, data: dict[str, str], metrics_path: str | None)
     }
 
 
-def import_model(args: Any, params: Params) -> str:
-    """Put the model in the BentoML store (once per content hash); return its exact tag."""
+def import_model(
+    model_path: str | Path,
+    splits: dict[str, str | Path],
+    metrics_path: str | Path | None,
+    params: Params,
+) -> str:
+    """Put the model in the BentoML store (once per content hash); return its exact tag.
+
+    Args:
+        model_path: the trained pipeline.
+        splits: the `train`, `valid` and `test` files it came from (`test` gives the example).
+        metrics_path: its evaluation, recorded in the stored model's metadata when present.
+        params: the parameters.
+    """
     import bentoml
     from bentoml.exceptions import NotFound
 
-    model_md5 = file_md5(args.model)
-    tag = lineage.model_tag(params, args.model)
+    model_md5 = file_md5(model_path)
+    tag = lineage.model_tag(params, model_path)
     try:
         bentoml.models.get(tag)
         log.info("model %s is already in the BentoML store", tag)
         return tag
     except NotFound:
         pass
-    pipeline = joblib.load(args.model)
-    holdout = read_parquet(args.test)
-    data = {
-        f"data.{name}.md5": file_md5(getattr(args, name)) for name in ("train", "valid", "test")
-    }
+    pipeline = joblib.load(model_path)
+    holdout = read_parquet(splits["test"])
+    data = {f"data.{name}.md5": file_md5(splits[name]) for name in ("train", "valid", "test")}
     features = list(pipeline.feature_names_in_)
     meta = {
         "features": features,
@@ -87,7 +103,7 @@ def import_model(args: Any, params: Params) -> str:
         "threshold": params.base.threshold,
         "positive_label": params.base.positive_label,
         "model_md5": model_md5,
-        **run_identity(model_md5, data, args.metrics),
+        **run_identity(model_md5, data, metrics_path),
     }
     with tempfile.TemporaryDirectory() as tmp:
         facts = export(pipeline, holdout, Path(tmp), nullable_features(features))
@@ -173,16 +189,18 @@ def build(tag: str, params: Params) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = cli.parser(__doc__)
-    for name in ("model", "train", "valid", "test"):
-        ap.add_argument(f"--{name}", required=True)
-    ap.add_argument("--metrics", help="evaluation metrics JSON (reports/metrics.json)")
+    for name in PATH_ARGUMENTS:
+        ap.add_argument(f"--{name}", help=f"default: paths.{name}")
     ap.add_argument("--no-build", action="store_true", help="import the model only")
     ap.add_argument("--tag-out", help="file to write the built bento's tag to")
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    if not Path(args.model).exists():
-        raise DataError(f"{args.model}: no trained model; run `make repro` first.")
-    tag = import_model(args, params)
+    model, train, valid, test, metrics = (
+        getattr(args, name) or getattr(params.paths, name) for name in PATH_ARGUMENTS
+    )
+    if not Path(model).exists():
+        raise DataError(f"{model}: no trained model; run `make repro` first.")
+    tag = import_model(model, {"train": train, "valid": valid, "test": test}, metrics, params)
     print(f"model: {tag}")
     if not args.no_build:
         bento = build(tag, params)

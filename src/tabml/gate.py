@@ -1,6 +1,6 @@
 """The metric gate of a pull request: absolute floors, and the largest allowed fall against base.
 
-    python -m tabml.gate --base REF --metrics reports/metrics.json --params params.yaml
+    python -m tabml.gate --base REF [--metrics M] --params params.yaml
 
 Rules live in the `gate` section of `params.yaml`, keyed `split.metric`. The rules that judge a
 change are those of the base revision when it has them, so that a pull request cannot loosen
@@ -8,7 +8,8 @@ the check that judges it; the change shows in the report and applies once merged
 
 Tolerances compare like with like: when the change moves the evaluated rows (the `ingest` or
 `split` section differs from the base's, as in a retraining pull request), the base's metrics
-were measured on other rows, so only the floors judge it and the report says why.
+were measured on other rows, so only the floors judge it and the report says why. The metrics
+default to params.yaml's `paths.metrics`.
 """
 
 from __future__ import annotations
@@ -208,7 +209,7 @@ def evaluate_gate(
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", default="", help="git revision to compare with (empty: none)")
-    ap.add_argument("--metrics", required=True)
+    ap.add_argument("--metrics", help="default: paths.metrics")
     ap.add_argument("--params", default="params.yaml")
     args = ap.parse_args(argv)
     try:
@@ -216,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except UnknownBaseError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         sys.exit(EXIT_BAD_BASE)
-    verdicts, _ = evaluate_gate(base, args.metrics, args.params)
+    metrics = args.metrics or load_params(args.params).paths.metrics
+    verdicts, _ = evaluate_gate(base, metrics, args.params)
     print(to_markdown(verdicts))
     failed = [v for v in verdicts if not v.passed]
     if failed:

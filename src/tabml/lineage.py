@@ -2,7 +2,7 @@
 
 Whatever records or checks where a model came from (MLflow runs and registry versions, the bento
 tag, image labels, the retraining pull request, the monitor) asks this module, so that a rename
-in `params.yaml` or a move of an output reaches all of them at once.
+in `params.yaml` or a move of an output (`paths`) reaches all of them at once.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from tabml.io import DataError, file_md5
 from tabml.params import Params
 
 LOCK = "dvc.lock"
-MODEL = "models/model.joblib"
 # Environment aliases of the registered model; `<alias>-previous` keeps what served before.
 STAGING, PRODUCTION = "staging", "production"
 ALIASES = (STAGING, PRODUCTION)
@@ -85,7 +84,7 @@ def model_name(params: Params) -> str:
     return os.environ.get(MODEL_NAME_VARIABLE) or params.serve.model_name
 
 
-def model_tag(params: Params, model_path: str | Path = MODEL) -> str:
+def model_tag(params: Params, model_path: str | Path) -> str:
     """`<model name>:<md5 of the model file>`: exact, and the same wherever it is shown."""
     return f"{model_name(params)}:{file_md5(model_path)}"
 

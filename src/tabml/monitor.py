@@ -1,8 +1,10 @@
 """`make monitor`: drift of a window of production inputs against the training reference.
 
-    python -m tabml.monitor --model models/model.joblib --reference data/reference/profile.json \
-        --metrics reports/metrics.json --out build/monitor [--log DIR [--since TIME]] \
-        [--start N] [--stop M]
+    python -m tabml.monitor --out build/monitor [--model M] [--reference R] [--metrics M] \
+        [--log DIR [--since TIME]] [--start N] [--stop M]
+
+The model, the reference profile and the model's metrics default to params.yaml's
+`paths.model`, `paths.reference` and `paths.metrics`.
 
 The window is the service's prediction log (`--log`, the rows the model file served) or rows
 [start, stop) of `ingest.source` (default: the newest `monitor.window_rows`). Writes
@@ -172,9 +174,9 @@ def to_markdown(result: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = cli.parser(__doc__)
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--reference", required=True, help="reference profile (JSON)")
-    ap.add_argument("--metrics", help="the model's evaluation (reports/metrics.json)")
+    ap.add_argument("--model", help="default: paths.model")
+    ap.add_argument("--reference", help="reference profile (JSON); default: paths.reference")
+    ap.add_argument("--metrics", help="the model's evaluation; default: paths.metrics")
     ap.add_argument("--out", required=True, help="directory for the result and the report")
     ap.add_argument("--log", help="prediction log directory (default: a window of the source)")
     ap.add_argument("--since", help="only log records at or after this time (ISO 8601, UTC)")
@@ -183,13 +185,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--no-fail-on-drift", action="store_true", help="exit 0 on drift")
     args = ap.parse_args(argv)
     params = load_params(args.params)
+    args.model = args.model or params.paths.model
+    args.reference = args.reference or params.paths.reference
+    args.metrics = args.metrics or params.paths.metrics
     for path in (args.model, args.reference):
         if not Path(path).is_file():
             raise DataError(f"{path}: file not found; run `make repro` first.")
     model = load_model(args.model)
     profile = read_json(args.reference)
     ref_scores = reference_scores(profile, params, model)
-    expected = read_json(args.metrics)["test"]["roc_auc"] if args.metrics else None
+    expected = read_json(args.metrics)["test"]["roc_auc"]
     reference = Reference(profile["columns"], score_profile(ref_scores), expected)
     if args.log:
         frame, about = log_window(args.log, args.since, lineage.model_tag(params, args.model))

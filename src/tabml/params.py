@@ -22,6 +22,23 @@ class BaseParams:
 
 
 @dataclass(frozen=True)
+class PathsParams:
+    """The files the stages exchange: dvc.yaml wires them, every other command defaults to them."""
+
+    interim: str = "data/interim/data.parquet"
+    validated: str = "data/validated/data.parquet"
+    train: str = "data/processed/train.parquet"
+    valid: str = "data/processed/valid.parquet"
+    test: str = "data/processed/test.parquet"
+    model: str = "models/model.joblib"
+    metrics: str = "reports/metrics.json"
+    plots: str = "reports/plots"
+    validation_report: str = "reports/validation.json"
+    validation_summary: str = "reports/validation.md"
+    reference: str = "data/reference/profile.json"
+
+
+@dataclass(frozen=True)
 class IngestParams:
     source: str
     sep: str = ","
@@ -141,6 +158,7 @@ class Params:
     split: SplitParams
     train: TrainParams
     evaluate: EvaluateParams
+    paths: PathsParams = field(default_factory=PathsParams)
     drift: DriftParams = field(default_factory=DriftParams)
     gate: GateParams = field(default_factory=GateParams)
     serve: ServeParams = field(default_factory=ServeParams)
@@ -167,6 +185,7 @@ def _build(cls: type, values: dict[str, Any] | None, section: str) -> Any:
 
 _SECTIONS = {
     "base": BaseParams,
+    "paths": PathsParams,
     "ingest": IngestParams,
     "validate": ValidateParams,
     "split": SplitParams,

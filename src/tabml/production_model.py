@@ -55,20 +55,21 @@ def from_registry(name: str, out: Path) -> dict[str, Any] | None:
 
 def from_lock(params: Params, out: Path) -> dict[str, Any]:
     """The model the checked-out dvc.lock records: from the DVC cache, or reproduced."""
-    expected = lineage.locked_md5(lineage.MODEL)
+    model = params.paths.model
+    expected = lineage.locked_md5(model)
     # `dvc repro train` checks the model out of the cache when it is there, trains otherwise.
     done = commands.run("dvc", "repro", "train", check=False)
     if done.returncode != 0:
         raise DataError(
             f"`dvc repro train` failed:\n{done.stdout[-OUTPUT_TAIL:]}{done.stderr[-OUTPUT_TAIL:]}"
         )
-    got = file_md5(lineage.MODEL)
+    got = file_md5(model)
     if got != expected:
         raise DataError(
             f"reproducing the committed model gave md5 {got}; dvc.lock records {expected}. "
             "The production model cannot be rebuilt exactly: fix the pipeline first."
         )
-    shutil.copy2(lineage.MODEL, out / "model.joblib")
+    shutil.copy2(model, out / "model.joblib")
     cached = "is cached" in done.stdout
     rows = len(read_source(params.ingest.source, params.ingest.sep))
     start = params.ingest.start

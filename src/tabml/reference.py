@@ -1,6 +1,6 @@
 """The drift reference: a profile of the training window, committed next to the data.
 
-    python -m tabml.reference --out data/reference/profile.json     (make reference-profile)
+    python -m tabml.reference [--out PROFILE]     (make reference-profile)
 
 `validate` runs before `split`, so it cannot profile the training part of the batch it checks;
 and a profile recomputed from each new batch would drift along with it. The reference is
@@ -8,6 +8,7 @@ therefore fixed: source rows [drift.reference_start, drift.reference_stop) of `i
 read through `ingest` and held to the same contract as any batch. It is a declared input of
 `validate`, which refuses a profile of another window than `drift` declares; rewriting it is a
 reviewed change (`make reference-profile`, then commit), like moving the training window.
+`--out` defaults to params.yaml's `paths.reference`, the file `validate` reads.
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ def reference_profile(params: Params) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = cli.parser(__doc__)
-    ap.add_argument("--out", required=True, help="profile (JSON) to write")
+    ap.add_argument("--out", help="profile (JSON) to write; default: paths.reference")
     args = ap.parse_args(argv)
-    profile = reference_profile(load_params(args.params))
+    params = load_params(args.params)
+    args.out = args.out or params.paths.reference
+    profile = reference_profile(params)
     write_json(profile, args.out)
     log.info(
         "wrote %s: rows [%d, %d) of %s",

@@ -1,14 +1,15 @@
 """The MLflow model registry: register the pipeline's model and move the environment aliases.
 
-    python -m tabml.registry register --model models/model.joblib --lock dvc.lock
+    python -m tabml.registry register [--model M] [--lock dvc.lock]
     python -m tabml.registry promote --alias staging --version 3
     python -m tabml.registry rollback --alias production
     python -m tabml.registry show
-    python -m tabml.registry tracked --model models/model.joblib   # exit 1: no run logged it
+    python -m tabml.registry tracked [--model M]   # exit 1: no run logged it
 
 A version is registered once per model file (tag `model_md5`) and carries the lineage of its run:
 `git_commit`, the data hashes and `run_id`. Moving alias `A` first copies its old target to
-`A-previous`, so the version that served before can always be restored.
+`A-previous`, so the version that served before can always be restored. `--model` defaults to
+params.yaml's `paths.model`.
 """
 
 from __future__ import annotations
@@ -109,12 +110,14 @@ def show(name: str) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> None:
     ap = cli.parser(__doc__)
     ap.add_argument("command", choices=["register", "promote", "rollback", "show", "tracked"])
-    ap.add_argument("--model", default=lineage.MODEL)
+    ap.add_argument("--model", help="default: paths.model")
     ap.add_argument("--lock", default=lineage.LOCK)
     ap.add_argument("--alias")
     ap.add_argument("--version")
     args = ap.parse_args(argv)
-    name = lineage.model_name(load_params(args.params))
+    params = load_params(args.params)
+    args.model = args.model or params.paths.model
+    name = lineage.model_name(params)
     if args.command == "register":
         print(register(args.model, args.lock, name).version)
     elif args.command == "promote":

@@ -1,6 +1,6 @@
 """Release images with their lineage, and a CycloneDX SBOM of each image's Python environment.
 
-    python -m tabml.release images --bento tabml:<version> [--model-version N]
+    python -m tabml.release images --bento tabml:<version> [--model-version N] [--model M]
     python -m tabml.release sbom --bento tabml:<version> --out build/sbom
     python -m tabml.release login      # log the engine in to REGISTRY (REGISTRY_AUTH says how)
     python -m tabml.release push
@@ -26,6 +26,7 @@ from typing import Any
 from tabml import cli, commands, lineage
 from tabml.engine import engine
 from tabml.io import DataError, file_md5, read_json, write_json
+from tabml.params import load_params
 from tabml.release_login import login
 from tabml.release_sbom import sbom
 
@@ -141,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=os.environ.get("REGISTRY_AUTH") or None,
         help="github, aws, gcp, password or none (default: github for ghcr.io)",
     )
-    ap.add_argument("--model", default="models/model.joblib")
+    ap.add_argument("--model", help="default: paths.model")
     ap.add_argument("--lock", default="dvc.lock")
     ap.add_argument("--model-version", help="registry version of the model, for the labels")
     ap.add_argument("--ca-bundle", default=os.environ.get("CA_BUNDLE") or None)
@@ -168,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for path in sbom(args.bento, Path(args.out)):
             print(path)
         return
-    built = images(args.bento, args.model, args.lock, args.model_version, args.ca_bundle)
+    model = args.model or load_params(args.params).paths.model
+    built = images(args.bento, model, args.lock, args.model_version, args.ca_bundle)
     write_json(built, RELEASE_FILE)
     print(built["service"]["image"])
     print(built["pipeline"]["image"])

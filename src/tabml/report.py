@@ -1,7 +1,10 @@
 """The pull-request report: what a change does to the data and the model, in one markdown file.
 
-    python -m tabml.report --base REF --out build/report --metrics reports/metrics.json \
-        --validation reports/validation.json --summary reports/validation.md
+    python -m tabml.report --base REF --out build/report [--metrics M] [--validation V] \
+        [--summary S]
+
+The metrics and the validation report and summary default to params.yaml's `paths.metrics`,
+`paths.validation_report` and `paths.validation_summary`.
 
 Writes `report.md` (under GitHub's comment limit, truncated with a pointer to the artifact),
 `report-full.md`, `plots/*.png` (both revisions in each plot, rendered offline from DVC's
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tabml import cli, gate, lineage
+from tabml.params import load_params
 from tabml.report_data import (
     Production,
     ReportData,
@@ -209,9 +213,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--base", default="", help="git revision to compare with (empty: none)")
     ap.add_argument("--out", required=True, help="directory to write the report into")
-    ap.add_argument("--metrics", required=True)
-    ap.add_argument("--validation", required=True, help="validation JSON report")
-    ap.add_argument("--summary", required=True, help="validation markdown summary")
+    ap.add_argument("--metrics", help="default: paths.metrics")
+    ap.add_argument("--validation", help="validation JSON; default: paths.validation_report")
+    ap.add_argument("--summary", help="validation markdown; default: paths.validation_summary")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--pipeline-result", default="", help="result of the pipeline job")
     ap.add_argument("--pr-number", default="", help="pull request number, for the comment")
@@ -221,10 +225,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--from-fork", action="store_true", help="the pull request comes from another repository"
     )
     args = ap.parse_args(argv)
+    paths = load_params(args.params).paths
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     inputs = ReportInputs(
-        base=args.base, metrics=args.metrics, validation=args.validation, summary=args.summary,
+        base=args.base,
+        metrics=args.metrics or paths.metrics,
+        validation=args.validation or paths.validation_report,
+        summary=args.summary or paths.validation_summary,
         params=args.params, pipeline_result=args.pipeline_result, from_fork=args.from_fork,
     )  # fmt: skip
     text = build(inputs, out)

@@ -2,16 +2,16 @@
 
     python -m tabml.retrain production --out build/retrain/production
     python -m tabml.retrain window
-    python -m tabml.retrain compare --production build/retrain/production \
-        --candidate models/model.joblib --holdout data/processed/test.parquet \
-        --out build/retrain [--drift true]
+    python -m tabml.retrain compare --production build/retrain/production --out build/retrain \
+        [--candidate M] [--holdout TEST.parquet] [--drift true]
 
 `production` fetches the model in production before anything changes (`tabml.production_model`:
 the MLflow alias, else the model `dvc.lock` records). `window` moves `ingest.start`/`stop` to
 the newest `retrain.window_rows` rows of the source and the drift reference
 (`drift.reference_*`) to their training part; `params.yaml` keeps its comments and key order.
 `compare` scores both models on the new test split, the newest rows, and decides whether a pull
-request is opened.
+request is opened; the candidate and the holdout default to params.yaml's `paths.model` and
+`paths.test`, what the pipeline just produced.
 """
 
 from __future__ import annotations
@@ -190,8 +190,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     window = sub.add_parser("window", help="move the ingest window to the newest rows")
     window.add_argument("--out", help="where to record the move (JSON)")
     comparison = sub.add_parser("compare", help="production vs retrained on the holdout")
-    for name in ("production", "candidate", "holdout", "out"):
+    for name in ("production", "out"):
         comparison.add_argument(f"--{name}", required=True)
+    comparison.add_argument("--candidate", help="retrained model; default: paths.model")
+    comparison.add_argument("--holdout", help="newest rows; default: paths.test")
     comparison.add_argument("--drift", default="false", help="true when drift was found")
     comparison.add_argument("--monitor", help="the monitor's Markdown report, for the body")
     args = ap.parse_args(argv)
@@ -208,8 +210,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         source = Path(args.production)
         info = read_json(source / "production.json")
         drift = args.drift.strip().lower() == "true"
-        result = compare(load_model(source / "model.joblib"), load_model(args.candidate),
-                         read_parquet(args.holdout), params, info, drift)  # fmt: skip
+        candidate = load_model(args.candidate or params.paths.model)
+        holdout = read_parquet(args.holdout or params.paths.test)
+        result = compare(load_model(source / "model.joblib"), candidate, holdout, params, info,
+                         drift)  # fmt: skip
         out = Path(args.out)
         moved = out / "window.json"
         window = read_json(moved) if moved.is_file() else None

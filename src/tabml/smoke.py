@@ -1,14 +1,14 @@
 """Smoke test of a deployed service: is it the release that was meant, and does it answer right?
 
-    python -m tabml.smoke golden --model models/model.joblib --data data/processed/test.parquet \
-        --out build/golden.json
+    python -m tabml.smoke golden [--model M] [--data TEST.parquet] --out build/golden.json
     python -m tabml.smoke check --url http://127.0.0.1:3100 --golden build/golden.json
 
 `golden` scores a spread of real evaluation rows with the pipeline's own model and records the
 answers; `check` asks the service for the same rows. It passes only if the service is ready,
 `/identity` names the model the golden file was made from, every golden score matches, a request
 the contract refuses (one field off its category set or range, chosen by `golden` from the
-schema) gets a 4xx that names the field, and the latency budget holds.
+schema) gets a 4xx that names the field, and the latency budget holds. The model and rows
+`golden` reads default to params.yaml's `paths.model` and `paths.test`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 from tabml import cli
 from tabml.commands import CommandError
 from tabml.io import DataError, file_md5, read_json, read_parquet, write_json
-from tabml.params import DeployParams
+from tabml.params import DeployParams, load_params
 from tabml.predict import features, load_model, score
 from tabml.serving.contract import refused_request
 
@@ -157,8 +157,8 @@ def failures(url: str, gold: dict[str, Any], cfg: DeployParams) -> list[Outcome]
 def main(argv: Sequence[str] | None = None) -> None:
     ap = cli.parser(__doc__)
     ap.add_argument("command", choices=["golden", "check"])
-    ap.add_argument("--model", default="models/model.joblib")
-    ap.add_argument("--data", default="data/processed/test.parquet")
+    ap.add_argument("--model", help="default: paths.model")
+    ap.add_argument("--data", help="default: paths.test")
     ap.add_argument("--rows", type=int, default=LATENCY_REQUESTS)
     ap.add_argument("--golden", "--out", dest="golden", default="build/golden.json")
     ap.add_argument("--url")
@@ -166,7 +166,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for /readyz")
     args = ap.parse_args(argv)
     if args.command == "golden":
-        write_json(golden(args.model, args.data, args.rows), args.golden)
+        paths = load_params(args.params).paths
+        model, data = args.model or paths.model, args.data or paths.test
+        write_json(golden(model, data, args.rows), args.golden)
         log.info("wrote %s", args.golden)
         return
     if not args.url:

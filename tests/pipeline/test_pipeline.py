@@ -12,6 +12,7 @@ import joblib
 import pandas as pd
 import pytest
 import yaml
+from testkit.dvcfile import resolve_templates
 
 from tabml.dataset import feature_columns
 from tabml.evaluate import compute_metrics
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_outputs_of_every_stage_exist(pipeline):
-    dvc = yaml.safe_load((pipeline.path / "dvc.yaml").read_text())
+    dvc = yaml.safe_load(resolve_templates(pipeline.path))
     for stage in dvc["stages"].values():
         for out in stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", []):
             path = next(iter(out)) if isinstance(out, dict) else out
