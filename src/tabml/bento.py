@@ -16,7 +16,6 @@ Each build makes a new bento version: `--tag-out` records it for `make image`, `
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import pandas as pd
 import yaml
 
 from tabml import cli, commands, lineage, tracking
@@ -98,8 +98,7 @@ def import_model(
     features = list(pipeline.feature_names_in_)
     meta = {
         "features": features,
-        # A real record of the test split: the example the OpenAPI document shows.
-        "example": json.loads(holdout[features].head(1).to_json(orient="records"))[0],
+        "example": example_record(holdout[features]),
         "threshold": params.base.threshold,
         "positive_label": params.base.positive_label,
         "model_md5": model_md5,
@@ -112,6 +111,15 @@ def import_model(
                 (Path(model.path) / path.name).write_bytes(path.read_bytes())
     log.info("imported %s (runtime %s)", tag, facts["runtime"])
     return tag
+
+
+def example_record(frame: pd.DataFrame) -> str:
+    """The OpenAPI document's example, as JSON: the first test record with no gap, if any.
+
+    JSON text, because BentoML's model metadata holds no null.
+    """
+    complete = frame.dropna()
+    return (complete if len(complete) else frame).head(1).to_json(orient="records")[1:-1]
 
 
 def bento_args(tag: str, params: Params) -> list[str]:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import operator
 import os
@@ -62,7 +63,8 @@ def stored_model(tag: str) -> Any:
 def client_model(tag: str) -> type:
     """The request model of one client, from the features recorded with the model."""
     metadata = stored_model(tag).info.metadata
-    return request_model(metadata["features"], example=metadata.get("example"))
+    example = json.loads(metadata["example"]) if "example" in metadata else None
+    return request_model(metadata["features"], example=example)
 
 
 class Engine:
