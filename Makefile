@@ -371,9 +371,12 @@ retrain-compare: setup  ## Compare the retrained model with production on the ne
 	python -m tabml.retrain compare --production $(RETRAIN_DIR)/production \
 	  --out $(RETRAIN_DIR) --drift "$(DRIFT)" \
 	  $(if $(wildcard $(MONITOR_OUT)/monitor.md),--monitor $(MONITOR_OUT)/monitor.md)
+	python -m tabml.paths reference > $(RETRAIN_DIR)/reference-path
 
+# Runs in retrain.yml's pull-request job, which installs nothing of ours: the reference's path
+# comes from retrain-compare, through the artifact, like the body.
 retrain-pr:  ## Open the retraining pull request (CML): params, lock, reference, reports
-	reference="$$(python -m tabml.paths reference)"; \
+	reference="$$(cat $(RETRAIN_DIR)/reference-path)"; \
 	$(CML) pr create --branch "$(RETRAIN_BRANCH)" --title "Retrain on the newest data" \
 	  --message "Retrain on the newest data" --body "$$(cat $(RETRAIN_DIR)/body.md)" \
 	  --user-name "tabml retraining" --user-email "tabml-retraining@users.noreply.github.com" \
