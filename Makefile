@@ -26,7 +26,7 @@ export DO_NOT_TRACK := 1
 # CML reads this one (src/analytics.js), not DO_NOT_TRACK.
 export ITERATIVE_DO_NOT_TRACK := 1
 
-.PHONY: help setup init run repro test test-fast test-runner test-host lint format bench mlflow-ui clean
+.PHONY: help setup init run repro snapshot test test-fast test-runner test-host lint format bench mlflow-ui clean
 
 ##@ Set-up
 help:  ## Show this help
@@ -63,22 +63,27 @@ run: setup  ## Run the whole pipeline on the shipped data and show the metrics
 repro: setup  ## dvc repro: run the stages whose code, params or data changed
 	dvc repro
 
+snapshot: setup  ## Read the source again (an SQL source's database is not versioned) and rerun
+	dvc repro --force --single-item ingest
+	dvc repro
+
 # --- Adopting your data: make init SOURCE=... TARGET=... (docs/adopting.md) ------------------
 SOURCE ?=
 TARGET ?=
 POSITIVE ?=
 TIME ?=
 LEAK ?=
+DATABASE ?=
 
 .PHONY: init
 
 ##@ Set-up
-init: setup  ## Adopt your data: SOURCE=csv|parquet|url TARGET=column [POSITIVE= TIME= LEAK=a,b]
+init: setup  ## Adopt your data: SOURCE=csv|parquet|url|query.sql TARGET=column [POSITIVE= TIME= LEAK=a,b DATABASE=url]
 	@test -n "$(SOURCE)" -a -n "$(TARGET)" || { echo "ERROR: make init needs SOURCE=<file or URL>" \
 	  "and TARGET=<label column> (POSITIVE=, TIME=, LEAK= optional; docs/adopting.md)."; exit 2; }
 	python -m tabml.init --source "$(SOURCE)" --target "$(TARGET)" \
 	  $(if $(POSITIVE),--positive "$(POSITIVE)") $(if $(TIME),--time "$(TIME)") \
-	  $(if $(LEAK),--leak "$(LEAK)")
+	  $(if $(LEAK),--leak "$(LEAK)") $(if $(DATABASE),--database "$(DATABASE)")
 	python -m tabml.reference
 	dvc repro
 	dvc metrics show --md
@@ -293,7 +298,7 @@ check-tools: setup base-image  ## Check that the container engine (with --init),
 SYSTEM_PACKAGES := $(strip $(shell sed -e 's/\#.*//' .ci/system-packages))
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-system-packages:  ## Install the system packages the container tests use (apt-get; root or sudo)
+system-packages:  ## Install the system packages the container and database tests use (apt-get; root or sudo)
 	$(SUDO) apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	  $(SYSTEM_PACKAGES) >/dev/null

@@ -1,5 +1,8 @@
 """Stage `ingest`: read the source, keep a window of rows in time order, write a Parquet snapshot.
 
+The source is a delimited or Parquet file (path or fsspec URL), or, with `ingest.database` set,
+a file holding an SQL query run against that database (`tabml.sql`).
+
 python -m tabml.ingest --source URL_OR_PATH --out data/interim/data.parquet
 """
 
@@ -17,6 +20,7 @@ import pandas as pd
 from tabml import cli
 from tabml.io import DataError, write_parquet
 from tabml.params import IngestParams, load_params
+from tabml.sql import read_query
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +32,38 @@ def normalize_name(name: str) -> str:
     return re.sub(r"\W+", "_", name.strip()).strip("_").lower()
 
 
-def read_source(source: str, sep: str) -> pd.DataFrame:
-    """Read a delimited file from a path or fsspec URL (compression inferred from the name)."""
+def sniff_format(source: str) -> str:
+    """`parquet`, `excel`, `json` or `text`, from the first bytes (after decompression)."""
+    with fsspec.open(source, "rb", compression="infer") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        return "excel"
+    if head.lstrip()[:1] in (b"{", b"["):
+        return "json"
+    return "text"
+
+
+def read_source(source: str, sep: str, database: str | None = None) -> pd.DataFrame:
+    """Read the source: a delimited or Parquet file from a path or fsspec URL (compression
+    inferred from the name), or with `database` set, the rows of the SQL query in `source`."""
+    if database:
+        return read_query(source, database)
     try:
-        with fsspec.open(source, "rb", compression="infer") as fh:
-            frame = pd.read_csv(fh, sep=sep, low_memory=False)
+        kind = sniff_format(source)
+        if kind == "parquet":
+            with fsspec.open(source, "rb") as fh:
+                frame = pd.read_parquet(fh)
+        elif kind in ("excel", "json"):
+            raise DataError(
+                f"{source}: this is {'an Excel' if kind == 'excel' else 'a JSON'} file; "
+                "ingest reads delimited text, Parquet or an SQL query (ingest.database): "
+                "export it as CSV or Parquet and point ingest.source at that."
+            )
+        else:
+            with fsspec.open(source, "rb", compression="infer") as fh:
+                frame = pd.read_csv(fh, sep=sep, low_memory=False)
     except FileNotFoundError:
         raise DataError(f"{source}: the source file does not exist.") from None
     except pd.errors.EmptyDataError:
@@ -73,11 +104,11 @@ def ingest(raw: pd.DataFrame, params: IngestParams, time_column: str) -> pd.Data
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = cli.parser(__doc__)
-    ap.add_argument("--source", required=True, help="local path or fsspec URL")
+    ap.add_argument("--source", required=True, help="local path or fsspec URL, or SQL query file")
     ap.add_argument("--out", required=True, help="Parquet snapshot to write")
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    raw = read_source(args.source, params.ingest.sep)
+    raw = read_source(args.source, params.ingest.sep, params.ingest.database)
     frame = ingest(raw, params.ingest, params.base.time_column)
     write_parquet(frame, args.out)
     log.info("wrote %s: %d rows, %d columns from %s", args.out, *frame.shape, args.source)

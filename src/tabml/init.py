@@ -1,13 +1,15 @@
 """`make init`: adopt a dataset. Writes the source, the schema and the params it implies.
 
     python -m tabml.init --source FILE|URL --target COLUMN [--positive LABEL] [--time COLUMN]
-        [--leak COLUMN,...] [--sep SEP]
+        [--leak COLUMN,...] [--sep SEP] [--database SQLALCHEMY_URL]
 
 It reads the source (CSV of any common separator, or Parquet), orders it by `--time` when one is
-given, writes it to `data/raw/<name>.csv.gz`, infers `src/tabml/schema.py` from it
-(`tabml.schema_writer`) and sets the keys of `params.yaml` that depend on the data; the
-comments there and every other key stay. `make init` then builds the reference profile and runs
-the pipeline. Nothing is written unless the source, target and labels are usable.
+given, writes it to `data/raw/<name>.csv.gz`; with `--database`, the source is a file holding an
+SQL query, written to `data/raw/<name>.sql` (ordered by `--time`) and run by ingest. It infers
+`src/tabml/schema.py` from it (`tabml.schema_writer`) and sets the keys of `params.yaml` that
+depend on the data; the comments there and every other key stay. `make init` then builds the
+reference profile and runs the pipeline. Nothing is written unless the source, target and labels
+are usable.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from ruamel.yaml.comments import CommentedSeq
 from tabml import cli, commands
 from tabml.ingest import normalize_name, read_source
 from tabml.io import DataError, atomic_open
-from tabml.params import load_params
+from tabml.params import Params, load_params
+from tabml.production_model import training_rows
 from tabml.schema_writer import Column, infer, render
+from tabml.sql import read_query
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +56,12 @@ def sniff_sep(source: str) -> str:
         return ","
 
 
-def read(source: str, sep: str | None) -> pd.DataFrame:
+def read(source: str, sep: str | None, database: str | None = None) -> pd.DataFrame:
     """The source as a frame with normalised column names."""
+    if database:
+        frame = read_query(source, database)
+        frame.attrs["names"] = {normalize_name(c): c for c in frame.columns}
+        return frame.rename(columns=normalize_name)
     if source.endswith((".parquet", ".pq")):
         try:
             frame = pd.read_parquet(source)
@@ -62,6 +70,30 @@ def read(source: str, sep: str | None) -> pd.DataFrame:
     else:
         frame = read_source(source, sep or sniff_sep(source))
     return frame.rename(columns=normalize_name)
+
+
+def write_query(source: str, time: str | None, out: Path) -> None:
+    """The query of `source`, wrapped to return its rows in `time` order when one is given."""
+    with fsspec.open(source, "r", encoding="utf-8") as fh:
+        query = fh.read().strip().rstrip(";")
+    if time:
+        query = f'SELECT * FROM (\n{query}\n) AS source\nORDER BY "{time}"'
+    with atomic_open(out) as fh:
+        fh.write(query + "\n")
+
+
+def write_source(frame: pd.DataFrame, args: Any, time: str | None) -> Path:
+    """The source under data/raw: the rows as CSV, or the query of an SQL source."""
+    stem = Path(args.source.split("?")[0]).name.split(".")[0]
+    RAW_DIR.mkdir(parents=True, exist_ok=True)
+    if args.database:
+        out = RAW_DIR / f"{stem}.sql"
+        write_query(args.source, frame.attrs["names"].get(time) if time else None, out)
+        return out
+    out = RAW_DIR / f"{stem}.csv.gz"
+    with atomic_open(out, "wb") as fh:
+        frame.to_csv(fh, index=False, compression={"method": "gzip", "mtime": 0})
+    return out
 
 
 def order_by_time(frame: pd.DataFrame, time: str) -> pd.DataFrame:
@@ -110,16 +142,15 @@ def label_column(name: str, labels: list[Any], kind: str) -> Column:
 
 def settings(
     frame: pd.DataFrame, target: str, positive: Any, drop: list[str], leak: list[str],
-    source: str, time_column: str,
+    source: str, time_column: str, params: Params, database: str | None = None,
 ) -> dict[tuple[str, str], Any]:  # fmt: skip
     """`(section, key) -> value` for every key of params.yaml that follows from the data."""
     rows = len(frame)
     rate = float((frame[target] == positive).mean())
-    valid, test = 0.15, 0.15
     missing = float(frame.isna().mean().max())
     window = min(4000, max(rows // 10, 200))
     return {
-        ("ingest", "source"): source, ("ingest", "sep"): ",",
+        ("ingest", "source"): source, ("ingest", "sep"): ",", ("ingest", "database"): database,
         ("ingest", "start"): 0, ("ingest", "stop"): None,
         ("base", "target"): target, ("base", "positive_label"): positive,
         ("base", "time_column"): time_column,
@@ -133,7 +164,7 @@ def settings(
         ("validate", "known_after_outcome"): leak,
         ("train", "drop_columns"): drop,
         ("drift", "reference_start"): 0,
-        ("drift", "reference_stop"): rows - round(rows * test) - round(rows * valid),
+        ("drift", "reference_stop"): training_rows(0, rows, params)[1],
         ("drift", "exclude"): [c for c in drop if c not in leak],
         ("gate", "floors"): {"valid.roc_auc": 0.5, "test.roc_auc": 0.5},
         ("monitor", "window_rows"): window,
@@ -166,7 +197,7 @@ def write_params(path: Path, values: dict[tuple[str, str], Any]) -> None:
 def adopt(args: Any) -> list[str]:
     """Write the source, schema and params for the data; return what to review."""
     params = load_params(args.params)
-    frame = read(args.source, args.sep)
+    frame = read(args.source, args.sep, args.database)
     target = normalize_name(args.target)
     labels = check_target(frame, target)
     positive = positive_label(labels, args.positive, target)
@@ -183,17 +214,14 @@ def adopt(args: Any) -> list[str]:
     columns = [label_column(c.name, labels, kind) if c.name == target else c for c in columns]
     clock_line = Column(clock, "int", "pa.Field(ge=0)", "row position (base.time_column)")
     drop = [*leak, *([time] if time else []), *(c.name for c in columns if c.free_text)]
-    out = RAW_DIR / f"{Path(args.source.split('?')[0]).name.split('.')[0]}.csv.gz"
     old = Path(params.ingest.source)
-    RAW_DIR.mkdir(parents=True, exist_ok=True)
-    with atomic_open(out, "wb") as fh:
-        frame.to_csv(fh, index=False, compression={"method": "gzip", "mtime": 0})
+    out = write_source(frame, args, time)
     with atomic_open(SCHEMA_PATH) as fh:
         fh.write(render([clock_line, *columns], {"source": out.as_posix(), "rows": len(frame)}))
     if shutil.which("ruff"):  # the house format, so that `make lint` passes on the new schema
         commands.run("ruff", "format", "--quiet", str(SCHEMA_PATH))
     values = settings(frame, target, positive, list(dict.fromkeys(drop)), leak,
-                      out.as_posix(), clock)  # fmt: skip
+                      out.as_posix(), clock, params, args.database)  # fmt: skip
     write_params(Path(args.params), values)
     replaced = old.resolve() != out.resolve() and RAW_DIR.resolve() in old.resolve().parents
     if replaced and old.is_file():
@@ -227,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--time", help="column that orders the rows in time")
     ap.add_argument("--leak", help="comma-separated columns known only after the outcome")
     ap.add_argument("--sep", help="separator of a CSV source (default: detected)")
+    ap.add_argument("--database", help="SQLAlchemy URL: the source is then an SQL query file")
     args = ap.parse_args(argv)
     for line in adopt(args):
         print(line)

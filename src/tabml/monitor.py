@@ -80,7 +80,7 @@ def source_window(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Source rows [start, stop); by default the newest `monitor.window_rows`."""
     cfg = params.ingest
-    raw = read_source(cfg.source, cfg.sep)
+    raw = read_source(cfg.source, cfg.sep, cfg.database)
     start = start if start is not None else max(len(raw) - params.monitor.window_rows, 0)
     frame = ingest(raw, replace(cfg, start=start, stop=stop), params.base.time_column)
     about = {"kind": "source rows", "path": cfg.source, "start": start,
@@ -91,7 +91,11 @@ def source_window(
 def reference_scores(profile: dict[str, Any], params: Params, model: Any) -> np.ndarray:
     """The model's scores on the reference window of the profile."""
     window = replace(params.ingest, start=profile["start"], stop=profile["stop"])
-    frame = ingest(read_source(profile["source"], window.sep), window, params.base.time_column)
+    frame = ingest(
+        read_source(profile["source"], window.sep, window.database),
+        window,
+        params.base.time_column,
+    )
     return score(model, frame)
 
 

@@ -42,6 +42,7 @@ class PathsParams:
 class IngestParams:
     source: str
     sep: str = ","
+    database: str | None = None  # a SQLAlchemy URL: `source` is then a file holding the query
     start: int = 0
     stop: int | None = None
 

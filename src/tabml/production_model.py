@@ -71,7 +71,7 @@ def from_lock(params: Params, out: Path) -> dict[str, Any]:
         )
     shutil.copy2(model, out / "model.joblib")
     cached = "is cached" in done.stdout
-    rows = len(read_source(params.ingest.source, params.ingest.sep))
+    rows = len(read_source(params.ingest.source, params.ingest.sep, params.ingest.database))
     start = params.ingest.start
     stop = min(rows, params.ingest.stop or rows)
     return {

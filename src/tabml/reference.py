@@ -33,7 +33,9 @@ def reference_profile(params: Params) -> dict[str, Any]:
     """Profile of the reference window of `ingest.source`; it must pass the record contract."""
     cfg = params.drift
     window = replace(params.ingest, start=cfg.reference_start, stop=cfg.reference_stop)
-    frame = ingest(read_source(window.source, window.sep), window, params.base.time_column)
+    frame = ingest(
+        read_source(window.source, window.sep, window.database), window, params.base.time_column
+    )
     errors = collect(record_schema(), frame, ERROR, rules_by_key(params, None))
     if errors:
         found = "; ".join(f"{f.column}: {f.check}" for f in errors)

@@ -88,7 +88,7 @@ def newest_window(source_rows: int, params: Params) -> dict[str, Any]:
 
 def move_window(params_path: str) -> dict[str, Any]:
     params = load_params(params_path)
-    rows = len(read_source(params.ingest.source, params.ingest.sep))
+    rows = len(read_source(params.ingest.source, params.ingest.sep, params.ingest.database))
     window = newest_window(rows, params)
     text = Path(params_path).read_text(encoding="utf-8")
     for section, key, value in (

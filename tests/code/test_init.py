@@ -63,7 +63,8 @@ def test_the_written_schema_is_python_that_validates_its_data(tmp_path, monkeypa
 
 def args(source, **given) -> argparse.Namespace:
     values = {"source": str(source), "target": "outcome", "positive": None, "time": None,
-              "leak": None, "sep": None, "params": "params.yaml", **given}  # fmt: skip
+              "leak": None, "sep": None, "database": None, "params": "params.yaml",
+              **given}  # fmt: skip
     return argparse.Namespace(**values)
 
 
@@ -90,9 +91,9 @@ def test_unusable_input_stops_in_one_line_and_writes_nothing(root, tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.csv", "params.yaml"]
 
 
-def test_settings_follow_the_data(tmp_path):
+def test_settings_follow_the_data(params):
     data = frame(1000)
-    values = init.settings(data, "outcome", "good", ["when"], [], "data/raw/x.csv.gz", "seq")
+    values = init.settings(data, "outcome", "good", ["when"], [], "x.csv.gz", "seq", params)
     rate = (data["outcome"] == "good").mean()
     assert values[("base", "positive_label")] == "good"
     assert math.isclose(values[("base", "threshold")], round(rate, 2))
@@ -101,7 +102,8 @@ def test_settings_follow_the_data(tmp_path):
         values[("validate", "max_positive_rate")],
     )
     assert low < rate < high
-    assert values[("drift", "reference_stop")] == 700  # the time split's training part
+    held_out = round(1000 * params.split.valid_size) + round(1000 * params.split.test_size)
+    assert values[("drift", "reference_stop")] == 1000 - held_out  # the time split's training part
     assert values[("drift", "exclude")] == ["when"]
 
 
