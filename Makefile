@@ -26,7 +26,7 @@ export DO_NOT_TRACK := 1
 # CML reads this one (src/analytics.js), not DO_NOT_TRACK.
 export ITERATIVE_DO_NOT_TRACK := 1
 
-.PHONY: help setup init run repro snapshot test test-fast test-runner test-host lint format bench mlflow-ui clean
+.PHONY: help setup init run repro check-params snapshot test test-fast test-runner test-host lint format bench mlflow-ui clean
 
 ##@ Set-up
 help:  ## Show this help
@@ -62,6 +62,9 @@ run: setup  ## Run the whole pipeline on the shipped data and show the metrics
 
 repro: setup  ## dvc repro: run the stages whose code, params or data changed
 	dvc repro
+
+check-params: setup  ## Check params.yaml whole (types, ranges, columns, estimator options); dvc repro does first
+	python -m tabml.check_params
 
 snapshot: setup  ## Read the source again (an SQL source's database is not versioned) and rerun
 	dvc repro --force --single-item ingest

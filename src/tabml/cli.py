@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from tabml.commands import CommandError
 from tabml.io import DataError
+from tabml.params import ParamsError
 
 log = logging.getLogger(__name__)
 
@@ -28,5 +29,7 @@ def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None
     try:
         main(argv)
     except (DataError, CommandError) as exc:
-        print(f"\nERROR: {exc}\n", file=sys.stderr)
+        lines = str(exc).splitlines() if isinstance(exc, ParamsError) else [str(exc)]
+        shown = "\n".join(f"ERROR: {line}" for line in lines)  # a params problem per line
+        print(f"\n{shown}\n", file=sys.stderr)
         sys.exit(EXIT_DATA_ERROR)

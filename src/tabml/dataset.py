@@ -20,6 +20,7 @@ import math
 from functools import partial
 from typing import Any
 
+import pandas as pd
 import pandera.pandas as pa
 
 from tabml.checks import (
@@ -38,6 +39,7 @@ from tabml.checks import (
 )
 from tabml.io import DataError
 from tabml.params import Params
+from tabml.params_types import near
 from tabml.schema import ROW_RULES, RecordSchema
 
 SCHEMA_FILE = "src/tabml/schema.py"
@@ -46,6 +48,18 @@ SCHEMA_FILE = "src/tabml/schema.py"
 def record_schema() -> pa.DataFrameSchema:
     """Every column of a labelled record as ingested (`tabml.schema.RecordSchema`)."""
     return RecordSchema.to_schema()
+
+
+def whole_numbers_as_float(frame: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns the schema declares as float, as float: a sample whose values happen to
+    be whole is valid data. The reverse (a fraction in an int column) stays an error."""
+    schema = record_schema()
+    whole = [
+        name for name, column in schema.columns.items()
+        if name in frame.columns and str(column.dtype).startswith("float")
+        and pd.api.types.is_integer_dtype(frame[name])
+    ]  # fmt: skip
+    return frame.astype(dict.fromkeys(whole, "float64")) if whole else frame
 
 
 def column_settings(params: Params) -> dict[str, list[str]]:
@@ -66,10 +80,12 @@ def check_settings(params: Params) -> None:
     for key, names in column_settings(params).items():
         for name in names:
             if name not in columns:
+                advice = near(name, columns) or (
+                    f" (RecordSchema: {', '.join(columns)}); correct the name or remove it."
+                )
                 raise DataError(
                     f"params.yaml: {key} names '{name}', which is no column of the schema "
-                    f"({SCHEMA_FILE}, RecordSchema: {', '.join(columns)}); correct the name "
-                    "or remove it."
+                    f"{SCHEMA_FILE}{advice}"
                 )
     labels = _labels(params)
     if params.base.positive_label not in labels:

@@ -116,11 +116,13 @@ def evaluate(model: Pipeline, splits: dict[str, pd.DataFrame], params: Params):
     return metrics, plots
 
 
-def log_to_mlflow(metrics: dict, model_path: str, metrics_path: str, plots_dir: str) -> None:
+def log_to_mlflow(
+    metrics: dict, model_path: str, metrics_path: str, plots_dir: str, params: Params
+) -> None:
     """Add the metrics to the MLflow run that logged this exact model file."""
     import mlflow
 
-    tracking.configure()
+    tracking.configure(params.tracking)
     model_md5 = file_md5(model_path)
     run = tracking.find_run(model_md5)
     if run is None:
@@ -140,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ap.add_argument(f"--{name}", required=True)
     args = ap.parse_args(argv)
     params = load_params(args.params)
+    tracking.configure(params.tracking)  # an unreachable server stops here, before any output
     model = load_model(args.model)
     splits = {"valid": read_parquet(args.valid), "test": read_parquet(args.test)}
     metrics, plots = evaluate(model, splits, params)
@@ -150,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     log.info(
         "test ROC AUC %.4f; wrote %s and %s", metrics["test"]["roc_auc"], args.metrics, args.plots
     )
-    log_to_mlflow(metrics, args.model, args.metrics, args.plots)
+    log_to_mlflow(metrics, args.model, args.metrics, args.plots, params)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import typing
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tabml.io import DataError
+from tabml.params_types import conforms, cross_problems, describe, near, range_problem
 
 DEFAULT_PATH = "params.yaml"
 
@@ -36,6 +40,7 @@ class PathsParams:
     validation_report: str = "reports/validation.json"
     validation_summary: str = "reports/validation.md"
     reference: str = "data/reference/profile.json"
+    params_check: str = "reports/params-check.txt"
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,14 @@ class MonitorParams:
 
 
 @dataclass(frozen=True)
+class TrackingParams:
+    """How long to wait for an MLflow tracking server before stopping with its address."""
+
+    timeout_seconds: float = 5.0
+    max_retries: int = 1
+
+
+@dataclass(frozen=True)
 class RetrainParams:
     window_rows: int | None = None
     min_gain: float = 0.01
@@ -166,22 +179,42 @@ class Params:
     deploy: DeployParams = field(default_factory=DeployParams)
     monitor: MonitorParams = field(default_factory=MonitorParams)
     retrain: RetrainParams = field(default_factory=RetrainParams)
+    tracking: TrackingParams = field(default_factory=TrackingParams)
     simulate: SimulateParams = field(default_factory=SimulateParams)
 
 
-def _build(cls: type, values: dict[str, Any] | None, section: str) -> Any:
+class ParamsError(DataError, ValueError):
+    """A params file that breaks its rules: one line per problem, each naming the key."""
+
+
+def _build(cls: type, values: dict[str, Any] | None, section: str, problems: list[str]) -> Any:
+    """The section's dataclass, or None with its problems appended."""
+    if values is not None and not isinstance(values, dict):
+        problems.append(f"section '{section}' is {values!r}; expected a mapping of keys.")
+        return None
     values = dict(values or {})
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"params.yaml: unknown key(s) in section '{section}': {unknown}")
-    for name, value in values.items():
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name in sorted(set(values) - set(fields)):
+        problems.append(f"unknown key '{section}.{name}'{near(name, fields)}")
+    for name, spec in fields.items():
+        key = f"{section}.{name}"
+        if name not in values:
+            if spec.default is MISSING and spec.default_factory is MISSING:
+                problems.append(f"{key} is missing; it needs {describe(hints[name])}.")
+            continue
+        value = values[name]
+        if not conforms(value, hints[name]):
+            problems.append(f"{key} is {value!r}; expected {describe(hints[name])}.")
+            continue
+        problem = range_problem(key, value)
+        if problem:
+            problems.append(problem)
         if isinstance(value, list):
             values[name] = tuple(value)
-    try:
-        return cls(**values)
-    except TypeError as exc:
-        raise ValueError(f"params.yaml: section '{section}': {exc}") from None
+    if problems:
+        return None
+    return cls(**values)
 
 
 _SECTIONS = {
@@ -198,19 +231,40 @@ _SECTIONS = {
     "deploy": DeployParams,
     "monitor": MonitorParams,
     "retrain": RetrainParams,
+    "tracking": TrackingParams,
     "simulate": SimulateParams,
 }
 
 
-def parse_params(raw: dict[str, Any]) -> Params:
-    """Build `Params` from the parsed YAML mapping, rejecting unknown keys."""
-    unknown = sorted(set(raw) - set(_SECTIONS))
-    if unknown:
-        raise ValueError(f"params.yaml: unknown section(s): {unknown}")
-    return Params(**{name: _build(cls, raw.get(name), name) for name, cls in _SECTIONS.items()})
+def parse_params(raw: dict[str, Any], path: str | Path = DEFAULT_PATH) -> Params:
+    """`Params` from the parsed YAML mapping; each problem found is one line of the error."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections, found {type(raw).__name__}.")
+    problems = [
+        f"unknown section '{name}'{near(name, _SECTIONS)}" for name in raw if name not in _SECTIONS
+    ]
+    for name in ("base", "ingest", "validate", "split", "train", "evaluate"):
+        if name not in raw:
+            problems.append(f"section '{name}' is missing.")
+    built = {name: _build(cls, raw.get(name), name, problems) for name, cls in _SECTIONS.items()}
+    if not problems:
+        params = Params(**built)
+        problems = cross_problems(params)
+        if not problems:
+            return params
+    raise ParamsError("\n".join(f"{path}: {problem}" for problem in problems))
 
 
 def load_params(path: str | Path = DEFAULT_PATH) -> Params:
     """Read and type-check the parameters file."""
-    with Path(path).open(encoding="utf-8") as fh:
-        return parse_params(yaml.safe_load(fh) or {})
+    try:
+        with Path(path).open(encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: the parameters file does not exist.") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where else ""
+        reason = getattr(exc, "problem", None) or exc
+        raise ParamsError(f"{path}: not valid YAML{line}: {reason}.") from None
+    return parse_params(raw or {}, path)

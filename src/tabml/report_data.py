@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 import yaml
 
-from tabml import commands, gate, lineage
-from tabml.params import load_params
+from tabml import commands, gate, lineage, tracking
+from tabml.params import TrackingParams, load_params
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +110,18 @@ def plot_specs(base: str) -> list[tuple[str, dict[str, Any]]] | None:
     ]
 
 
-def mlflow_production(model_name: str, from_fork: bool = False) -> Production:
+def mlflow_production(
+    model_name: str, from_fork: bool = False, settings: TrackingParams | None = None
+) -> Production:
     """The `production` model's version and run metrics on the tracking server, if reachable."""
     uri = os.environ.get("MLFLOW_TRACKING_URI", "")
     if not uri.startswith(("http://", "https://")):
         # GitHub gives a fork's pull request no repository variables: the server may well exist.
         return Production(uri, model_name, "fork" if from_fork else "no-server")
+    problem = tracking.unanswered(uri, settings or TrackingParams())
+    if problem:
+        log.warning("the MLflow tracking server %s (MLFLOW_TRACKING_URI) %s", uri, problem)
+        return Production(uri, model_name, "error", error=f"the server {problem}")
     from mlflow.tracking import MlflowClient
 
     try:
@@ -144,7 +150,7 @@ def collect(inputs: ReportInputs) -> ReportData:
     metrics_diff = dvc("metrics", "diff", base, "--md") if base else ""
     params_diff = dvc("params", "diff", base, "--md") if base else ""
     metrics = json.loads(Path(inputs.metrics).read_text(encoding="utf-8"))
-    production = mlflow_production(lineage.model_name(params), inputs.from_fork)
+    production = mlflow_production(lineage.model_name(params), inputs.from_fork, params.tracking)
     return ReportData(
         base=base, unknown_base=unknown, pipeline_result=inputs.pipeline_result,
         validation=validation, verdicts=verdicts, rules_edited=params.gate != rules,

@@ -14,15 +14,14 @@ from typing import Any
 import joblib
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from tabml import cli, lineage, tracking
 from tabml.dataset import feature_columns
+from tabml.estimators import ESTIMATORS, NATIVE_MISSING
 from tabml.io import DataError, atomic_path, file_md5, read_parquet
 from tabml.params import Params, load_params
 from tabml.predict import labels, score
@@ -32,15 +31,6 @@ log = logging.getLogger(__name__)
 # Types the skops format (MLflow's safe default for scikit-learn) must be told to load: the
 # fitted trees of HistGradientBoosting. We trust them because this pipeline wrote them.
 SKOPS_TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
-
-ESTIMATORS = {
-    "hist_gradient_boosting": HistGradientBoostingClassifier,
-    "logistic_regression": LogisticRegression,
-}
-
-
-# Estimators that take missing values as they are; the others get an imputer first.
-NATIVE_MISSING = {"hist_gradient_boosting"}
 
 
 def build_pipeline(frame: pd.DataFrame, params: Params) -> Pipeline:
@@ -102,7 +92,7 @@ def log_run(
     import mlflow
     from mlflow.models import infer_signature
 
-    tracking.configure()
+    tracking.configure(params.tracking)
     with warnings.catch_warnings():
         # MLflow warns that integer columns cannot hold missing values: only float ones can.
         warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
@@ -128,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ap.add_argument(f"--{name}", required=True)
     args = ap.parse_args(argv)
     params = load_params(args.params)
+    tracking.configure(params.tracking)  # an unreachable server stops here, before any output
     train_frame, valid_frame = read_parquet(args.train), read_parquet(args.valid)
     model, metrics = train(train_frame, valid_frame, params)
     with atomic_path(args.model) as tmp:

@@ -15,7 +15,13 @@ from typing import Any
 import pandas as pd
 
 from tabml import cli
-from tabml.dataset import check_settings, dataset_schema, drift_schema, rules_by_key
+from tabml.dataset import (
+    check_settings,
+    dataset_schema,
+    drift_schema,
+    rules_by_key,
+    whole_numbers_as_float,
+)
 from tabml.findings import DROPPED, ERROR, WARNING, Finding, collect, to_markdown, verdict
 from tabml.io import DataError, atomic_open, read_json, read_parquet, write_json, write_parquet
 from tabml.params import Params, load_params
@@ -37,7 +43,7 @@ def validate(
     cfg = params.validate
     if cfg.invalid_rows not in POLICIES:
         raise DataError(f"validate.invalid_rows is '{cfg.invalid_rows}'; expected {POLICIES}.")
-    frame = frame.reset_index(drop=True)  # failing rows are reported by position
+    frame = whole_numbers_as_float(frame.reset_index(drop=True))  # rows reported by position
     rules, schema = rules_by_key(params, reference), dataset_schema(params)
     errors = collect(schema, frame, ERROR, rules)
     kept, dropped = frame, []

@@ -87,7 +87,7 @@ def test_validate_stage_refuses_a_stale_setting_and_writes_nothing(root, tmp_pat
     err = capsys.readouterr().err.strip()
     assert err == (
         f"ERROR: params.yaml: train.drop_columns names '{MISSING}', which is no column of the "
-        f"schema (src/tabml/schema.py, RecordSchema: {', '.join(record_schema().columns)}); "
+        f"schema src/tabml/schema.py (RecordSchema: {', '.join(record_schema().columns)}); "
         "correct the name or remove it."
     )
     assert not out.exists() and not (tmp_path / "r.json").exists()
