@@ -71,6 +71,7 @@ def column_settings(params: Params) -> dict[str, list[str]]:
         "train.drop_columns": list(params.train.drop_columns),
         "validate.known_after_outcome": list(params.validate.known_after_outcome),
         "drift.exclude": list(params.drift.exclude),
+        "ingest.order_by": [params.ingest.order_by] if params.ingest.order_by else [],
     }
 
 

@@ -30,16 +30,19 @@ CALIBRATION_BINS = 10
 
 
 def profit(y: np.ndarray, proba: np.ndarray, params: Params) -> dict[str, float]:
-    """Profit of calling the top-k share of clients by score, and of calling as many at random."""
+    """Profit of acting on the top-k share of rows by score, and on as many at random; none
+    when `evaluate.value_per_positive` is 0 (no business value declared)."""
     cfg = params.evaluate
-    calls = math.ceil(cfg.top_k * len(y))
-    top = np.argsort(-proba, kind="stable")[:calls]
-    per_call = cfg.value_per_subscription * y.mean() - cfg.cost_per_call
+    if not cfg.value_per_positive:
+        return {}
+    actions = math.ceil(cfg.top_k * len(y))
+    top = np.argsort(-proba, kind="stable")[:actions]
+    per_action = cfg.value_per_positive * y.mean() - cfg.cost_per_action
     return {
         "profit_top_k": float(
-            cfg.value_per_subscription * y[top].sum() - cfg.cost_per_call * calls
+            cfg.value_per_positive * y[top].sum() - cfg.cost_per_action * actions
         ),
-        "profit_random_k": float(per_call * calls),
+        "profit_random_k": float(per_action * actions),
     }
 
 
@@ -107,6 +110,8 @@ def evaluate(model: Pipeline, splits: dict[str, pd.DataFrame], params: Params):
         n_repeats=params.evaluate.permutation_repeats,
         random_state=params.base.seed,
         n_jobs=1,
+        # Each repeat scores the split once per feature: a sample ranks them as well.
+        max_samples=min(1.0, params.evaluate.permutation_max_rows / len(test)),
     )
     order = np.argsort(-importance.importances_mean, kind="stable")
     plots["importance_test"] = [

@@ -25,6 +25,7 @@ from tabml.sql import read_query
 log = logging.getLogger(__name__)
 
 OTHER_DELIMITERS = (",", ";", "\t", "|")
+TIME_PARSED_SHARE = 0.99  # a text column is read as dates when this share of it parses
 
 
 def normalize_name(name: str) -> str:
@@ -85,13 +86,36 @@ def read_source(source: str, sep: str, database: str | None = None) -> pd.DataFr
     return frame
 
 
+def in_time_order(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Rows in the order of `column` (`ingest.order_by`): dates and timestamps parsed, any other
+    column as it sorts; ties keep their source order."""
+    if column not in frame.columns:
+        raise DataError(
+            f"ingest.order_by names '{column}', which is no column of the source "
+            f"({', '.join(frame.columns)}); correct the name or set it to null."
+        )
+    values = frame[column]
+    if not pd.api.types.is_numeric_dtype(values):
+        parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+        values = parsed if parsed.notna().mean() >= TIME_PARSED_SHARE else values
+    if values.isna().any():
+        raise DataError(
+            f"ingest.order_by '{column}': {int(values.isna().sum()):,} rows have no time; "
+            "drop them in the source or fill them."
+        )
+    return frame.iloc[values.argsort(kind="stable")].reset_index(drop=True)
+
+
 def ingest(raw: pd.DataFrame, params: IngestParams, time_column: str) -> pd.DataFrame:
-    """Normalise column names and keep rows [start, stop) with their source position."""
+    """Normalise column names, put the rows in time order (`ingest.order_by`, else as they
+    come), and keep rows [start, stop) with their position in that order."""
     frame = raw.rename(columns=normalize_name)
     if time_column in frame.columns:
         raise DataError(
             f"the source already has a column named '{time_column}' (the time column)."
         )
+    if params.order_by:
+        frame = in_time_order(frame, params.order_by)
     frame.insert(0, time_column, range(len(frame)))
     window = frame.iloc[params.start : params.stop].reset_index(drop=True)
     if window.empty:

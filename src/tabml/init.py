@@ -3,9 +3,9 @@
     python -m tabml.init --source FILE|URL --target COLUMN [--positive LABEL] [--time COLUMN]
         [--leak COLUMN,...] [--sep SEP] [--database SQLALCHEMY_URL]
 
-It reads the source (CSV of any common separator, or Parquet), orders it by `--time` when one is
-given, writes it to `data/raw/<name>.csv.gz`; with `--database`, the source is a file holding an
-SQL query, written to `data/raw/<name>.sql` (ordered by `--time`) and run by ingest. It infers
+It reads the source (CSV of any common separator, or Parquet) and writes it to
+`data/raw/<name>.csv.gz`; with `--database`, the source is a file holding an SQL query, copied to
+`data/raw/<name>.sql` and run by ingest. `--time` becomes `ingest.order_by`. It infers
 `src/tabml/schema.py` from it (`tabml.schema_writer`) and sets the keys of `params.yaml` that
 depend on the data; the comments there and every other key stay. `make init` then builds the
 reference profile and runs the pipeline. Nothing is written unless the source, target and labels
@@ -29,7 +29,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedSeq
 
 from tabml import cli, commands
-from tabml.ingest import normalize_name, read_source
+from tabml.ingest import in_time_order, normalize_name, read_source
 from tabml.io import DataError, atomic_open
 from tabml.params import Params, load_params
 from tabml.production_model import training_rows
@@ -59,9 +59,7 @@ def sniff_sep(source: str) -> str:
 def read(source: str, sep: str | None, database: str | None = None) -> pd.DataFrame:
     """The source as a frame with normalised column names."""
     if database:
-        frame = read_query(source, database)
-        frame.attrs["names"] = {normalize_name(c): c for c in frame.columns}
-        return frame.rename(columns=normalize_name)
+        return read_query(source, database).rename(columns=normalize_name)
     if source.endswith((".parquet", ".pq")):
         try:
             frame = pd.read_parquet(source)
@@ -72,37 +70,21 @@ def read(source: str, sep: str | None, database: str | None = None) -> pd.DataFr
     return frame.rename(columns=normalize_name)
 
 
-def write_query(source: str, time: str | None, out: Path) -> None:
-    """The query of `source`, wrapped to return its rows in `time` order when one is given."""
-    with fsspec.open(source, "r", encoding="utf-8") as fh:
-        query = fh.read().strip().rstrip(";")
-    if time:
-        query = f'SELECT * FROM (\n{query}\n) AS source\nORDER BY "{time}"'
-    with atomic_open(out) as fh:
-        fh.write(query + "\n")
-
-
-def write_source(frame: pd.DataFrame, args: Any, time: str | None) -> Path:
+def write_source(frame: pd.DataFrame, args: Any) -> Path:
     """The source under data/raw: the rows as CSV, or the query of an SQL source."""
     stem = Path(args.source.split("?")[0]).name.split(".")[0]
     RAW_DIR.mkdir(parents=True, exist_ok=True)
     if args.database:
         out = RAW_DIR / f"{stem}.sql"
-        write_query(args.source, frame.attrs["names"].get(time) if time else None, out)
+        with fsspec.open(args.source, "r", encoding="utf-8") as fh:
+            query = fh.read().strip()
+        with atomic_open(out) as fh:
+            fh.write(query + "\n")
         return out
     out = RAW_DIR / f"{stem}.csv.gz"
     with atomic_open(out, "wb") as fh:
         frame.to_csv(fh, index=False, compression={"method": "gzip", "mtime": 0})
     return out
-
-
-def order_by_time(frame: pd.DataFrame, time: str) -> pd.DataFrame:
-    """Rows in time order: a date or timestamp column parsed, any other column as it sorts."""
-    parsed = pd.to_datetime(frame[time], errors="coerce", utc=True)
-    key = parsed if parsed.notna().mean() >= 0.99 else frame[time]
-    if key.isna().any():
-        raise DataError(f"--time {time}: {int(key.isna().sum()):,} rows have no time.")
-    return frame.iloc[key.argsort(kind="stable")].reset_index(drop=True)
 
 
 def positive_label(labels: list[Any], given: str | None, target: str) -> Any:
@@ -143,6 +125,7 @@ def label_column(name: str, labels: list[Any], kind: str) -> Column:
 def settings(
     frame: pd.DataFrame, target: str, positive: Any, drop: list[str], leak: list[str],
     source: str, time_column: str, params: Params, database: str | None = None,
+    order_by: str | None = None,
 ) -> dict[tuple[str, str], Any]:  # fmt: skip
     """`(section, key) -> value` for every key of params.yaml that follows from the data."""
     rows = len(frame)
@@ -151,6 +134,7 @@ def settings(
     window = min(4000, max(rows // 10, 200))
     return {
         ("ingest", "source"): source, ("ingest", "sep"): ",", ("ingest", "database"): database,
+        ("ingest", "order_by"): order_by,
         ("ingest", "start"): 0, ("ingest", "stop"): None,
         ("base", "target"): target, ("base", "positive_label"): positive,
         ("base", "time_column"): time_column,
@@ -166,6 +150,7 @@ def settings(
         ("drift", "reference_start"): 0,
         ("drift", "reference_stop"): training_rows(0, rows, params)[1],
         ("drift", "exclude"): [c for c in drop if c not in leak],
+        ("evaluate", "value_per_positive"): 0, ("evaluate", "cost_per_action"): 0,
         ("gate", "floors"): {"valid.roc_auc": 0.5, "test.roc_auc": 0.5},
         ("monitor", "window_rows"): window,
         ("monitor", "min_rows"): min(200, window // 2),
@@ -207,7 +192,7 @@ def adopt(args: Any) -> list[str]:
         if name not in frame.columns:
             raise DataError(f"'{name}' is no column of the source: {', '.join(frame.columns)}.")
     if time:
-        frame = order_by_time(frame, time)
+        in_time_order(frame, time)  # every row has a time: ingest.order_by will sort by it
     clock = params.base.time_column if params.base.time_column not in frame.columns else "row"
     columns = infer(frame)
     kind = next(c.kind for c in columns if c.name == target)
@@ -215,13 +200,13 @@ def adopt(args: Any) -> list[str]:
     clock_line = Column(clock, "int", "pa.Field(ge=0)", "row position (base.time_column)")
     drop = [*leak, *([time] if time else []), *(c.name for c in columns if c.free_text)]
     old = Path(params.ingest.source)
-    out = write_source(frame, args, time)
+    out = write_source(frame, args)
     with atomic_open(SCHEMA_PATH) as fh:
         fh.write(render([clock_line, *columns], {"source": out.as_posix(), "rows": len(frame)}))
     if shutil.which("ruff"):  # the house format, so that `make lint` passes on the new schema
         commands.run("ruff", "format", "--quiet", str(SCHEMA_PATH))
     values = settings(frame, target, positive, list(dict.fromkeys(drop)), leak,
-                      out.as_posix(), clock, params, args.database)  # fmt: skip
+                      out.as_posix(), clock, params, args.database, time)  # fmt: skip
     write_params(Path(args.params), values)
     replaced = old.resolve() != out.resolve() and RAW_DIR.resolve() in old.resolve().parents
     if replaced and old.is_file():

@@ -48,6 +48,7 @@ class IngestParams:
     source: str
     sep: str = ","
     database: str | None = None  # a SQLAlchemy URL: `source` is then a file holding the query
+    order_by: str | None = None  # the column that orders rows in time (else: source order)
     start: int = 0
     stop: int | None = None
 
@@ -96,9 +97,10 @@ class TrainParams:
 @dataclass(frozen=True)
 class EvaluateParams:
     top_k: float = 0.2
-    cost_per_call: float = 1.0
-    value_per_subscription: float = 10.0
+    cost_per_action: float = 0.0
+    value_per_positive: float = 0.0  # 0: no profit metrics
     permutation_repeats: int = 5
+    permutation_max_rows: int = 10_000
 
 
 @dataclass(frozen=True)

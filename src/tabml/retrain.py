@@ -162,7 +162,7 @@ def to_markdown(result: dict[str, Any], window: dict[str, Any] | None, monitor: 
             "model's training data: the comparison flatters it."
         )
     lines += ["", "| metric | production | retrained | change |", "|---|---:|---:|---:|"]
-    for key in SHOWN:
+    for key in (k for k in SHOWN if k in m["retrained"] and k in m["production"]):
         old, new = m["production"][key], m["retrained"][key]
         digits = 0 if key.startswith("profit") else 4
         lines.append(

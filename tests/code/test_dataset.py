@@ -49,7 +49,7 @@ def test_every_column_setting_is_checked(params):
     check_settings(params)
     assert set(column_settings(params)) == {
         "base.target", "base.time_column", "train.drop_columns",
-        "validate.known_after_outcome", "drift.exclude",
+        "validate.known_after_outcome", "drift.exclude", "ingest.order_by",
     }  # fmt: skip
 
 

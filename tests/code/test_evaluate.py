@@ -1,22 +1,28 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from tabml.evaluate import GRID, compute_metrics, curves, evaluate, profit
+from tabml.params import EvaluateParams
 from tabml.train import train
 
 
-def test_profit_of_calling_the_top_share(params):
+def test_profit_of_acting_on_the_top_share(params):
     y = np.array([1, 0, 1, 0, 0, 0, 0, 0, 0, 0])
     proba = np.array([0.9, 0.8, 0.1, 0.2, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0])
+    assert profit(y, proba, replace(params, evaluate=EvaluateParams(value_per_positive=0))) == {}
+    params = replace(params, evaluate=EvaluateParams(top_k=0.2, cost_per_action=5.0,
+                                                     value_per_positive=50.0))  # fmt: skip
     result = profit(y, proba, params)
     cfg = params.evaluate
     calls = int(np.ceil(cfg.top_k * 10))
     hits = int(y[np.argsort(-proba, kind="stable")[:calls]].sum())
     assert result["profit_top_k"] == pytest.approx(
-        cfg.value_per_subscription * hits - cfg.cost_per_call * calls
+        cfg.value_per_positive * hits - cfg.cost_per_action * calls
     )
     assert result["profit_random_k"] == pytest.approx(
-        calls * (0.2 * cfg.value_per_subscription - cfg.cost_per_call)
+        calls * (0.2 * cfg.value_per_positive - cfg.cost_per_action)
     )
 
 

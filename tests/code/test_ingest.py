@@ -92,3 +92,29 @@ def test_entry_fails_with_one_paragraph_and_writes_nothing(tmp_path, root, param
     assert f"ERROR: {source}: only one column" in done.stderr
     assert "Traceback" not in done.stderr
     assert not out.exists()
+
+
+def test_order_by_puts_rows_in_time_order_with_ties_in_source_order():
+    raw = pd.DataFrame({
+        "When": ["2024-03-02 10:00", "2024-03-01 09:00", "2024-03-02 10:00", "2024-02-28"],
+        "y": ["a", "b", "c", "d"],
+    })  # fmt: skip
+    out = ingest(raw, IngestParams(source="x", order_by="when"), "seq")
+    assert out["y"].tolist() == ["d", "b", "a", "c"]
+    assert out["seq"].tolist() == [0, 1, 2, 3]
+    window = ingest(raw, IngestParams(source="x", order_by="when", start=1, stop=3), "seq")
+    assert window["y"].tolist() == ["b", "a"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["2024-03-02", None, "2024-03-01"], "ingest.order_by 'when': 1 rows have no time"),
+        (["2024-03-02", "2024-03-01", "2024-03-03"], "names 'then', which is no column"),
+    ],
+)
+def test_order_by_mistakes_are_one_line(values, message):
+    column = "then" if "names" in message else "when"
+    raw = pd.DataFrame({"when": values, "y": ["a", "b", "c"]})
+    with pytest.raises(DataError, match=message):
+        ingest(raw, IngestParams(source="x", order_by=column), "seq")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tabml import init
+from tabml.ingest import in_time_order
 from tabml.io import DataError
 from tabml.schema_writer import MAX_CATEGORIES, infer, infer_column, render
 
@@ -112,6 +113,6 @@ def test_time_orders_the_rows_and_separators_are_found(tmp_path):
     path = tmp_path / "mine.tsv"
     data.to_csv(path, sep="\t", index=False)
     assert init.sniff_sep(str(path)) == "\t"
-    ordered = init.order_by_time(init.read(str(path), None), "when")
+    ordered = in_time_order(init.read(str(path), None), "when")
     assert ordered["when"].is_monotonic_increasing
     assert ordered["when"].tolist() == sorted(data["when"])

@@ -10,6 +10,7 @@ stand-in commits and pushes the branch that would become the pull request.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -52,7 +53,8 @@ def proposal(retrain):
     return branches[0]
 
 
-def test_monitor_finds_drift_and_starts_the_retraining(monitored):
+def test_monitor_finds_drift_and_starts_the_retraining(monitored, params):
+    # The newest rows of the declared data drift (the shipped example's do, strongly).
     run = monitored
     assert run.returncode == 0, run.output[-5000:]
     assert [run.job_result(job) for job in ("monitor", "trigger")] == ["success"] * 2
@@ -60,7 +62,8 @@ def test_monitor_finds_drift_and_starts_the_retraining(monitored):
     started = (run.comment.parent / "gh.txt").read_text(encoding="utf-8")
     assert started == "gh workflow run retrain.yml --ref main -f drift=true\n"
     report = (run.artifact("monitor") / "monitor.md").read_text(encoding="utf-8")
-    assert "**DRIFT in 4,000 rows" in report and "| poutcome | categorical |" in report
+    assert f"**DRIFT in {params.monitor.window_rows:,} rows" in report
+    assert re.search(r"^\| \w+ \| (categorical|numeric) \|", report, re.M)
 
 
 def show(repo: ActRepo, ref: str, path: str) -> str:
