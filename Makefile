@@ -238,8 +238,23 @@ BENTO_TAG = $(BUILD)/bento-tag
 bento: repro  ## Import the trained model into the BentoML store (exact tag) and build the bento
 	python -m tabml.bento --tag-out $(BENTO_TAG)
 
-serve: bento  ## Build the bento and serve it on http://127.0.0.1:3000
-	bentoml serve "$$(cat $(BENTO_TAG))" --host 127.0.0.1 --port 3000
+# PORT is where `make serve` listens. The service writes its prediction log where
+# `make monitor PREDICTION_LOG=...` reads it: serve.prediction_log resolved from here (a relative
+# path would resolve in the bento's own directory in the BentoML store), or the directory
+# TABML_PREDICTION_LOG names. Arguments are checked before anything is built.
+PORT ?= 3000
+SERVE_LOG = log="$${TABML_PREDICTION_LOG:-$$(python -m tabml.paths --absolute prediction_log)}"; \
+  case "$$log" in /*) ;; *) log="$(CURDIR)/$$log";; esac
+
+serve: setup  ## Build the bento and serve it on http://127.0.0.1:PORT (3000), logging to serve.prediction_log
+	@case "$(PORT)" in ''|*[!0-9]*) echo "ERROR: PORT='$(PORT)' is not a port number;" \
+	  "run make serve PORT=3000 (or another free port)." >&2; exit 2;; esac
+	@$(SERVE_LOG); if [ -e "$$log" ] && [ ! -d "$$log" ]; then \
+	  echo "ERROR: TABML_PREDICTION_LOG=$$log is a file, not a directory; name a directory" \
+	    "or unset it (the default is serve.prediction_log)." >&2; exit 2; fi
+	@$(MAKE) --no-print-directory bento
+	@$(SERVE_LOG); echo "Prediction log: $$log"; export TABML_PREDICTION_LOG="$$log"; \
+	  exec bentoml serve "$$(cat $(BENTO_TAG))" --host 127.0.0.1 --port $(PORT)
 
 ##@ Benchmarks
 bench-serve: repro  ## Benchmark the service against naive FastAPI and BentoML with batching
