@@ -125,8 +125,18 @@ bench-validate: setup  ## Benchmark data validation on 1M and 10M resampled rows
 reference-profile: setup  ## Rewrite the drift reference from drift.reference_* (commit it)
 	python -m tabml.reference
 
-mlflow-ui: setup  ## Browse the local MLflow store
-	mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port 5000
+# The UI takes up to a minute to answer the first time (it upgrades the store's schema): its
+# address is printed once it answers.
+MLFLOW_UI_PORT ?= 5000
+
+mlflow-ui: setup  ## Browse the local MLflow store (the address is printed once the UI answers)
+	@echo "Starting the MLflow UI on port $(MLFLOW_UI_PORT) (the first start takes up to a minute)..."
+	@mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 \
+	  --port $(MLFLOW_UI_PORT) & ui=$$!; trap 'kill $$ui 2>/dev/null' EXIT INT TERM; \
+	until python -c 'import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=2)' \
+	  "http://127.0.0.1:$(MLFLOW_UI_PORT)/health" 2>/dev/null; do \
+	  kill -0 $$ui 2>/dev/null || { wait $$ui; exit 1; }; sleep 1; done; \
+	echo "MLflow UI ready: http://127.0.0.1:$(MLFLOW_UI_PORT) (Ctrl+C stops it)"; wait $$ui
 
 ##@ Set-up
 clean:  ## Remove the environment and local caches (not the DVC cache or MLflow store)
