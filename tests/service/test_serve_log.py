@@ -4,7 +4,9 @@ serve.prediction_log in the project, not the bento's own directory in the BentoM
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from pathlib import Path
 
 import httpx
 import joblib
@@ -27,7 +29,12 @@ def test_make_serve_logs_where_make_monitor_reads(pipeline, bento, tmp_path):
     features = list(joblib.load(pipeline.path / "models/model.joblib").feature_names_in_)
     test = pd.read_parquet(pipeline.path / "data/processed/test.parquet")
     rows = json.loads(test[features].head(params.monitor.min_rows + 50).to_json(orient="records"))
+    # A BentoML home of its own: a server clears the Prometheus files of its home when it
+    # starts, which would reset the counters of the session's service. The model is copied in.
+    home = tmp_path / "bentoml"
+    shutil.copytree(Path(bento.env["BENTOML_HOME"]) / "models", home / "models")
     env = {k: v for k, v in bento.env.items() if k != "TABML_PREDICTION_LOG"}
+    env["BENTOML_HOME"] = str(home)
     env["TABML_PREDICTION_LOG_ROTATE_SECONDS"] = "1"  # closed (readable) files within seconds
     default = pipeline.path / params.serve.prediction_log
     port = free_port()
