@@ -133,8 +133,18 @@ bench-validate: setup  ## Benchmark data validation on 1M and 10M resampled rows
 reference-profile: setup  ## Rewrite the drift reference from drift.reference_* (commit it)
 	python -m tabml.reference
 
-mlflow-ui: setup  ## Browse the local MLflow store
-	mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port 5000
+# The UI takes up to a minute to answer the first time (it upgrades the store's schema): its
+# address is printed once it answers.
+MLFLOW_UI_PORT ?= 5000
+
+mlflow-ui: setup  ## Browse the local MLflow store (the address is printed once the UI answers)
+	@echo "Starting the MLflow UI on port $(MLFLOW_UI_PORT) (the first start takes up to a minute)..."
+	@mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 \
+	  --port $(MLFLOW_UI_PORT) & ui=$$!; trap 'kill $$ui 2>/dev/null' EXIT INT TERM; \
+	until python -c 'import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=2)' \
+	  "http://127.0.0.1:$(MLFLOW_UI_PORT)/health" 2>/dev/null; do \
+	  kill -0 $$ui 2>/dev/null || { wait $$ui; exit 1; }; sleep 1; done; \
+	echo "MLflow UI ready: http://127.0.0.1:$(MLFLOW_UI_PORT) (Ctrl+C stops it)"; wait $$ui
 
 ##@ Set-up
 clean:  ## Remove the environment and local caches (not the DVC cache or MLflow store)
@@ -246,8 +256,23 @@ BENTO_TAG = $(BUILD)/bento-tag
 bento: repro  ## Import the trained model into the BentoML store (exact tag) and build the bento
 	python -m tabml.bento --tag-out $(BENTO_TAG)
 
-serve: bento  ## Build the bento and serve it on http://127.0.0.1:3000
-	bentoml serve "$$(cat $(BENTO_TAG))" --host 127.0.0.1 --port 3000
+# PORT is where `make serve` listens. The service writes its prediction log where
+# `make monitor PREDICTION_LOG=...` reads it: serve.prediction_log resolved from here (a relative
+# path would resolve in the bento's own directory in the BentoML store), or the directory
+# TABML_PREDICTION_LOG names. Arguments are checked before anything is built.
+PORT ?= 3000
+SERVE_LOG = log="$${TABML_PREDICTION_LOG:-$$(python -m tabml.paths --absolute prediction_log)}"; \
+  case "$$log" in /*) ;; *) log="$(CURDIR)/$$log";; esac
+
+serve: setup  ## Build the bento and serve it on http://127.0.0.1:PORT (3000), logging to serve.prediction_log
+	@case "$(PORT)" in ''|*[!0-9]*) echo "ERROR: PORT='$(PORT)' is not a port number;" \
+	  "run make serve PORT=3000 (or another free port)." >&2; exit 2;; esac
+	@$(SERVE_LOG); if [ -e "$$log" ] && [ ! -d "$$log" ]; then \
+	  echo "ERROR: TABML_PREDICTION_LOG=$$log is a file, not a directory; name a directory" \
+	    "or unset it (the default is serve.prediction_log)." >&2; exit 2; fi
+	@$(MAKE) --no-print-directory bento
+	@$(SERVE_LOG); echo "Prediction log: $$log"; export TABML_PREDICTION_LOG="$$log"; \
+	  exec bentoml serve "$$(cat $(BENTO_TAG))" --host 127.0.0.1 --port $(PORT)
 
 ##@ Benchmarks
 bench-serve: repro  ## Benchmark the service against naive FastAPI and BentoML with batching

@@ -39,10 +39,22 @@ log = logging.getLogger(__name__)
 EXIT_DRIFT = 3
 
 
-def log_window(log_dir: str, since: str | None, version: str) -> tuple[pd.DataFrame, dict]:
-    """The records of the prediction log that model `version` served (since a time)."""
+def check_log_dir(log_dir: str) -> None:
+    """Refuse a prediction log location that is no directory, saying what it should be."""
+    where = "PREDICTION_LOG names the service's log directory (make serve: serve.prediction_log)"
+    if not Path(log_dir).exists():
+        raise DataError(f"directory {log_dir} does not exist; {where}.")
     if not Path(log_dir).is_dir():
-        raise DataError(f"{log_dir}: no such directory; PREDICTION_LOG names the service's log.")
+        raise DataError(f"{log_dir} is not a directory; {where}.")
+
+
+def log_window(log_dir: str, since: str | None, version: str) -> tuple[pd.DataFrame, dict]:
+    """The records of the prediction log that model `version` served (since a time).
+
+    A file that cannot be read is skipped, named in the log and in the result; only a log whose
+    every file is unreadable is an error.
+    """
+    check_log_dir(log_dir)
     frame, unreadable = read_log_files(log_dir)
     for name, reason in unreadable.items():
         log.warning("%s/%s skipped: %s", log_dir, name, reason)
@@ -71,7 +83,8 @@ def log_window(log_dir: str, since: str | None, version: str) -> tuple[pd.DataFr
         )
     frame = frame[ours].reset_index(drop=True)
     about = {"kind": "prediction log", "path": str(log_dir), "model_version": version,
-             "since": since, "rows": len(frame), "unreadable_files": unreadable}  # fmt: skip
+             "since": since, "rows": len(frame), "unreadable_files": unreadable,
+             "skipped_files": len(unreadable)}  # fmt: skip
     return frame, about
 
 
@@ -189,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--no-fail-on-drift", action="store_true", help="exit 0 on drift")
     args = ap.parse_args(argv)
     params = load_params(args.params)
+    if args.log:  # before the model loads: a wrong argument is told at once
+        check_log_dir(args.log)
     args.model = args.model or params.paths.model
     args.reference = args.reference or params.paths.reference
     args.metrics = args.metrics or params.paths.metrics

@@ -155,7 +155,9 @@ def render(data: ReportData, out: Path) -> str:
     pipeline = data.pipeline_result or "not reported"
     finished = pipeline in ("success", "not reported")
     base_label = f"base {base[:7]}" if base else "base"
-    if not finished:
+    if data.unknown_base:
+        gate_line = "**error**: the base revision does not resolve (see the warning above)"
+    elif not finished:
         gate_line = "**not run** (the pipeline did not finish)"
     elif failed:
         gate_line = "**FAILED** (" + ", ".join(f"`{v.metric}` {v.rule}" for v in failed) + ")"
@@ -166,7 +168,10 @@ def render(data: ReportData, out: Path) -> str:
         f"- Data validation: **{'passed' if valid else 'FAILED'}**",
         f"- Gate: {gate_line}",
     ]
-    parts = [f"## Model report: {HEAD_LABEL} vs {base_label}", "", *status, ""]
+    parts = [f"## Model report: {HEAD_LABEL} vs {base_label}", ""]
+    if data.unknown_base:  # on top: a report that compares nothing must not look like a pass
+        parts += [f"> **Warning:** {data.unknown_base} Nothing below is compared with it.", ""]
+    parts += [*status, ""]
     if not finished:
         parts += [
             "> The pipeline did not finish: the job log says which step failed and what to run. "
@@ -188,13 +193,9 @@ def render(data: ReportData, out: Path) -> str:
         params_diff = diff_table(data.params_diff, base, base_label, "No parameter changed.\n")
         parts += ["### Metrics", "", metrics_diff, "### Parameters", "", params_diff]
     else:
-        unknown = data.unknown_base
-        missing = f"**Warning:** {unknown} Nothing is compared.\n" if unknown else None
-        parts += [
-            "### Metrics",
-            "",
-            missing or "No base revision given: nothing to compare with.\n",
-        ]
+        missing = "The base revision does not resolve (see the warning on top).\n"
+        given = missing if data.unknown_base else None
+        parts += ["### Metrics", "", given or "No base revision given: nothing to compare with.\n"]
     production = production_markdown(data.metrics, data.production)
     parts += ["### Against production", "", production]
     images = write_plots(data.plots, base, base_label, out) if data.plots is not None else []

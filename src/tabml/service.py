@@ -11,7 +11,7 @@ from pydantic import Field
 
 from tabml.serving.contract import BatchPrediction, Identity, Prediction
 from tabml.serving.observe import RequestGuard
-from tabml.serving.runtime import Engine, Settings, client_model
+from tabml.serving.runtime import Engine, Settings, client_model, closed_input
 
 settings = bentoml.use_arguments(Settings)
 Client = client_model(settings.model_tag)  # the model's features, typed by the pandera schema
@@ -34,12 +34,12 @@ class Scorer:
     def __init__(self) -> None:
         self.engine = Engine(self.model, settings)
 
-    @bentoml.api
+    @bentoml.api(input_spec=closed_input(client=Client))
     async def score(self, client: Client) -> Prediction:  # type: ignore[valid-type]
         """Probability and decision for one client."""
         return self.engine.score_one(client)
 
-    @bentoml.api
+    @bentoml.api(input_spec=closed_input(records=Batch))
     async def score_batch(self, records: Batch) -> BatchPrediction:
         """Probabilities and decisions for a batch of clients, in request order."""
         return self.engine.score_batch(records)

@@ -190,6 +190,7 @@ def test_monitor_skips_unreadable_log_files_and_names_them(
     assert run_monitor(root, path, tmp_path, "--log", str(log_dir), "--no-fail-on-drift") == 0
     result = json.loads((tmp_path / "out/monitor.json").read_text())
     assert result["window"]["rows"] == len(tiny)
+    assert result["window"]["skipped_files"] == 2
     assert sorted(result["window"]["unreadable_files"]) == [
         "predictions-2.parquet",
         "predictions-3.parquet",
@@ -200,7 +201,9 @@ def test_monitor_skips_unreadable_log_files_and_names_them(
     assert run_monitor(root, path, tmp_path, "--log", str(log_dir)) == 1
     assert "none of its 2 log file(s) can be read" in capsys.readouterr().err
     assert run_monitor(root, path, tmp_path, "--log", str(tmp_path / "nowhere")) == 1
-    assert "nowhere: no such directory" in capsys.readouterr().err
+    assert f"directory {tmp_path / 'nowhere'} does not exist" in capsys.readouterr().err
+    assert run_monitor(root, path, tmp_path, "--log", str(log_dir / "predictions-2.parquet")) == 1
+    assert "predictions-2.parquet is not a directory" in capsys.readouterr().err
 
 
 def test_monitor_refuses_a_log_of_another_model(root, tmp_path, tiny_model, tiny, capsys,

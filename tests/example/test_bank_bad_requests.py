@@ -70,10 +70,12 @@ CASES = {
 
 
 def rejected(service, label: str) -> float:
-    for line in service.client.get("/metrics").text.splitlines():
-        if line.startswith("tabml_rejected_requests_total{") and f'reason="{label}"' in line:
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    """Refusals for `label`, summed over the endpoints."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in service.client.get("/metrics").text.splitlines()
+        if line.startswith("tabml_rejected_requests_total{") and f'reason="{label}"' in line
+    )
 
 
 def still_answers(service) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import logging
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from tabml import bento as tabml_bento
 from tabml.dataset import feature_columns, record_schema
 from tabml.io import DataError
 from tabml.serving.contract import describe, reason, refused_request, refused_value, request_model
+from tabml.serving.observe import field_name
 from tabml.serving.predlog import PredictionLog, read_log
 from tabml.serving.runtime import Settings
 
@@ -221,3 +224,33 @@ def test_openapi_example_is_the_record_stored_with_the_model(features, tiny):
     model = request_model(features, example=record)
     assert TypeAdapter(model).json_schema()["example"] == record
     TypeAdapter(model).validate_python(record)
+
+
+def test_only_server_errors_keep_bentomls_traceback_record():
+    from bentoml.exceptions import InternalServerError, InvalidArgument
+
+    from tabml.serving.observe import ClientErrorFilter
+
+    def record(exc: Exception) -> logging.LogRecord:
+        try:
+            raise exc
+        except Exception:
+            info = sys.exc_info()
+        return logging.LogRecord("bentoml", logging.ERROR, __file__, 1, "Exception", (), info)
+
+    with pytest.raises(ValidationError) as caught:
+        TypeAdapter(int).validate_python("secret")
+    keep = ClientErrorFilter().filter
+    assert not keep(record(caught.value))
+    assert not keep(record(InvalidArgument("bad input")))
+    assert keep(record(InternalServerError("broken")))
+    assert keep(record(RuntimeError("a bug")))
+
+
+@pytest.mark.parametrize(
+    ("loc", "name"),
+    [(("client", "age"), "client.age"), (("records", 3, "job"), "records.3.job"),
+     (("client", "a\nb"), "client.?"), (("client", "x" * 100), "client.?"), ((), "")],
+)  # fmt: skip
+def test_the_log_names_a_field_only_when_it_looks_like_a_name(loc, name):
+    assert field_name(loc) == name

@@ -127,8 +127,18 @@ def test_gate_and_report_on_a_base_that_does_not_resolve(workspace, tmp_path):
         "--summary", "reports/validation.md",
     )  # fmt: skip
     report = (tmp_path / "report.md").read_text(encoding="utf-8")
-    assert "**Warning:** base revision 'no-such-branch' is not in this clone" in report
+    warning = "> **Warning:** base revision 'no-such-branch' is not in this clone"
+    assert warning in report
+    assert report.index(warning) < report.index("- Pipeline") < report.index("### Gate")
+    assert "- Gate: **error**: the base revision does not resolve" in report
     assert "No base revision given" not in report
+    done = workspace.run(
+        sys.executable, "-m", "tabml.report", "--base", "", "--out", str(tmp_path / "none"),
+        "--metrics", str(metrics), "--validation", "reports/validation.json",
+        "--summary", "reports/validation.md",
+    )  # fmt: skip
+    report = (tmp_path / "none/report.md").read_text(encoding="utf-8")
+    assert "No base revision given" in report and "**Warning:**" not in report
 
 
 def test_report_truncates_at_a_line_with_a_pointer():

@@ -3,12 +3,16 @@
 Metrics (served with BentoML's own on `/metrics`):
 - `tabml_predictions_total{decision}`: scored records by decision (`positive`, `negative`);
 - `tabml_score`: histogram of predicted probabilities;
-- `tabml_rejected_requests_total{reason}`: refused requests by reason (`malformed_json`,
-  `missing_field`, `extra_field`, `wrong_type`, `not_finite`, `out_of_range`,
-  `unknown_category`, `empty_batch`, `batch_too_large`, `body_too_large`,
-  `unsupported_media_type`, `invalid`);
+- `tabml_rejected_requests_total{endpoint, reason}`: refused requests by endpoint and reason
+  (`malformed_json`, `missing_field`, `extra_field`, `wrong_type`, `not_finite`,
+  `out_of_range`, `unknown_category`, `empty_batch`, `batch_too_large`, `body_too_large`,
+  `missing_content_type`, `unsupported_media_type`, `invalid`);
 - `tabml_prediction_log_dropped_total`: records the prediction log could not keep up with;
 - `tabml_model_info{model_tag, runtime, mlflow_run_id, git_commit}`: always 1, says what runs.
+
+A refused request is one WARNING line (endpoint, status, reason and the fields named, never a
+value) and a count; BentoML's own ERROR line with a traceback stays for server errors only, so
+a flood of bad requests neither fills the disk nor copies client data into the log.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+import re
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -31,6 +36,11 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 SCORE_BUCKETS = tuple(round(b, 2) for b in np.linspace(0.05, 1.0, 20))
+# A field name goes into the log only if it looks like one: a client picks the names of the
+# fields it sends, and a "name" may be a value, a secret or a line break in disguise.
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+FIELDS_LOGGED = 5
+BENTOML_ERRORS = "bentoml._internal.server.http_app"  # logs every refused request with a traceback
 
 
 @functools.cache
@@ -46,7 +56,9 @@ def metrics() -> dict[str, Any]:
             "tabml_score", "Predicted probability of the positive label", buckets=SCORE_BUCKETS
         ),
         "rejected": prom.Counter(
-            "tabml_rejected_requests", "Refused requests by reason", ["reason"]
+            "tabml_rejected_requests",
+            "Refused requests by endpoint and reason",
+            ["endpoint", "reason"],
         ),
         "dropped": prom.Counter(
             "tabml_prediction_log_dropped", "Records the prediction log dropped"
@@ -83,6 +95,46 @@ def observe(probabilities: np.ndarray, decisions: np.ndarray) -> None:
     histogram._sum.inc(float(probabilities.sum()))
 
 
+def field_name(loc: Iterable[Any]) -> str:
+    """`client.age`, `records.3.age`; a part that does not look like a name becomes `?`."""
+    parts = [str(p) if isinstance(p, int) or NAME.fullmatch(str(p)) else "?" for p in loc]
+    return ".".join(parts)
+
+
+def refused(endpoint: str, status: int, reasons: dict[str, list[str]]) -> None:
+    """Count a refused request by reason and log it as one line: reasons and fields, no value."""
+    parts = []
+    for label, fields in sorted(reasons.items()):
+        metrics()["rejected"].labels(endpoint, label).inc()
+        shown = ", ".join(f"'{f}'" for f in fields[:FIELDS_LOGGED])
+        more = f" and {len(fields) - FIELDS_LOGGED} more" if len(fields) > FIELDS_LOGGED else ""
+        parts.append(f"{label}: field {shown}{more}" if fields else label)
+    log.warning("refused %s (%d): %s", endpoint, status, "; ".join(parts))
+
+
+class ClientErrorFilter(logging.Filter):
+    """Drops BentoML's ERROR-with-traceback record of a request it refused (4xx).
+
+    The guard logs that request as one line instead; a server error keeps its traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from bentoml.exceptions import BentoMLException
+        from pydantic import ValidationError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, ValidationError):  # BentoML answers 400 to any ValidationError
+            return False
+        return not (isinstance(exc, BentoMLException) and exc.error_code < 500)
+
+
+def quiet_refusals() -> None:
+    """Install `ClientErrorFilter` on BentoML's request-error logger (once per process)."""
+    logger = logging.getLogger(BENTOML_ERRORS)
+    if not any(isinstance(f, ClientErrorFilter) for f in logger.filters):
+        logger.addFilter(ClientErrorFilter())
+
+
 class RequestGuard:
     """ASGI middleware on the API routes: accepts JSON only, caps the body size, rewrites 4xx
     bodies into one readable message naming each field and problem, counts refusals by reason."""
@@ -95,18 +147,20 @@ class RequestGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths:
             return await self.app(scope, receive, send)
+        endpoint = scope["path"]
         headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        has_body = length not in (None, b"0") or b"transfer-encoding" in headers
+        if has_body and b"content-type" not in headers:
+            message = "the Content-Type header is missing: send application/json"
+            return await self._refuse(send, endpoint, 415, "missing_content_type", message)
         media = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
         if media != b"application/json":
-            return await self._refuse(
-                send,
-                415,
-                "unsupported_media_type",
-                f"Content-Type must be application/json, not {media.decode('latin-1') or 'empty'}",
-            )
-        length = headers.get(b"content-length")
+            shown = media.decode("latin-1")[:40] or "empty"
+            message = f"Content-Type must be application/json, not {shown}"
+            return await self._refuse(send, endpoint, 415, "unsupported_media_type", message)
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return await self._too_large(send, int(length))
+            return await self._too_large(send, endpoint, int(length))
         if length is None:  # chunked: read it here, so the cap holds without a length
             body, size = [], 0
             while True:
@@ -114,18 +168,20 @@ class RequestGuard:
                 body.append(message.get("body", b""))
                 size += len(body[-1])
                 if size > self.max_bytes:
-                    return await self._too_large(send, size)
+                    return await self._too_large(send, endpoint, size)
                 if not message.get("more_body", False):
                     break
             receive = _replay(b"".join(body))
-        await self.app(scope, receive, _Rewriter(send))
+        await self.app(scope, receive, _Rewriter(send, endpoint))
 
-    async def _too_large(self, send: Send, size: int) -> None:
+    async def _too_large(self, send: Send, endpoint: str, size: int) -> None:
         message = f"request body is {size} bytes or more; the limit is {self.max_bytes} bytes"
-        await self._refuse(send, 413, "body_too_large", message)
+        await self._refuse(send, endpoint, 413, "body_too_large", message)
 
-    async def _refuse(self, send: Send, status: int, label: str, message: str) -> None:
-        metrics()["rejected"].labels(label).inc()
+    async def _refuse(
+        self, send: Send, endpoint: str, status: int, label: str, message: str
+    ) -> None:
+        refused(endpoint, status, {label: []})
         await _send_json(send, status, {"error": message})
 
 
@@ -145,8 +201,8 @@ def _replay(body: bytes) -> Receive:
 class _Rewriter:
     """Passes 2xx/5xx through; buffers a 4xx body and sends it back rewritten."""
 
-    def __init__(self, send: Send) -> None:
-        self.send, self.start, self.chunks = send, None, []
+    def __init__(self, send: Send, endpoint: str = "") -> None:
+        self.send, self.endpoint, self.start, self.chunks = send, endpoint, None, []
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
@@ -156,12 +212,12 @@ class _Rewriter:
             return await self.send(message)
         self.chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            status, payload = rewrite(self.start["status"], b"".join(self.chunks))
+            status, payload = rewrite(self.start["status"], b"".join(self.chunks), self.endpoint)
             await _send_json(self.send, status, payload, self.start.get("headers", []))
 
 
-def rewrite(status: int, body: bytes) -> tuple[int, dict[str, Any]]:
-    """BentoML's 4xx body, with `error` made readable; counts the refusal by reason."""
+def rewrite(status: int, body: bytes, endpoint: str = "") -> tuple[int, dict[str, Any]]:
+    """BentoML's 4xx body, with `error` made readable; counts and logs the refusal by reason."""
     try:
         payload = json.loads(body)
     except ValueError:
@@ -171,13 +227,17 @@ def rewrite(status: int, body: bytes) -> tuple[int, dict[str, Any]]:
     if not isinstance(payload, dict):
         payload = {"error": str(payload)}
     detail = payload.get("detail")
+    reasons: dict[str, list[str]] = {}
     if isinstance(detail, list) and detail:
         payload["error"] = describe(detail)
-        reasons = {reason(str(e.get("type", ""))) for e in detail if isinstance(e, dict)}
+        for error in (e for e in detail if isinstance(e, dict)):
+            fields = reasons.setdefault(reason(str(error.get("type", ""))), [])
+            name = field_name(error.get("loc", ()))
+            if name and name not in fields:
+                fields.append(name)
     else:
-        reasons = {"invalid"}
-    for label in reasons:
-        metrics()["rejected"].labels(label).inc()
+        reasons = {"invalid": []}
+    refused(endpoint, status, reasons)
     return status, payload
 
 

@@ -67,6 +67,23 @@ def client_model(tag: str) -> type:
     return request_model(metadata["features"], example=example)
 
 
+def closed_input(**fields: Any) -> type:
+    """An endpoint's request body with `fields` and no other top-level field.
+
+    BentoML's default body ignores a field it does not know, so `{"client": ..., "clinet": ...}`
+    would be scored as if nothing were wrong.
+    """
+    import bentoml
+    from pydantic import ConfigDict, create_model
+
+    class ClosedInput(bentoml.IODescriptor):
+        model_config = ConfigDict(extra="forbid")
+
+    return create_model(
+        "Input", __base__=ClosedInput, **{name: (kind, ...) for name, kind in fields.items()}
+    )
+
+
 class Engine:
     """Scores clients with the stored model, logs each scored record and counts them."""
 
@@ -76,6 +93,7 @@ class Engine:
         self.threshold = float(meta["threshold"])
         self.features: list[str] = list(meta["features"])
         self.scorer = load_scorer(Path(model.path), meta["runtime"])
+        observe.quiet_refusals()
         getter = operator.itemgetter(*self.features)
         self._values = getter if len(self.features) > 1 else lambda r: (getter(r),)
         self.identity = Identity(

@@ -1,0 +1,59 @@
+"""The make targets a user types, each with a bad argument: a non-zero exit, one line of error
+naming the argument and what to do, no traceback, and nothing changed in the working tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CASES = {
+    # name: (make arguments, extra environment, words the one error line must hold)
+    "gate, unknown base": (["gate", "BASE=no-such-branch"], {}, ["'no-such-branch'", "git fetch"]),
+    "monitor, missing log directory": (
+        ["monitor", "PREDICTION_LOG=no/such/dir"], {},
+        ["directory no/such/dir does not exist", "PREDICTION_LOG"],
+    ),
+    "monitor, log is a file": (
+        ["monitor", "PREDICTION_LOG=README.md"], {}, ["README.md is not a directory"],
+    ),
+    "serve, port not a number": (["serve", "PORT=30OO"], {}, ["PORT='30OO'", "PORT=3000"]),
+    "serve, prediction log is a file": (
+        ["serve"], {"TABML_PREDICTION_LOG": "README.md"},
+        ["TABML_PREDICTION_LOG=", "README.md is a file, not a directory"],
+    ),
+}  # fmt: skip
+
+
+def status() -> str:
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_a_bad_argument_is_one_line_of_error(case):
+    args, extra, words = CASES[case]
+    before = status()
+    done = subprocess.run(
+        ["make", "--no-print-directory", *args], cwd=ROOT, env={**os.environ, **extra},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "Traceback" not in output
+    # make's own "make: *** [Makefile:N: target] Error 2" closes every failed target.
+    errors = [
+        line
+        for line in output.splitlines()
+        if "error" in line.lower() and not line.startswith("make: ***")
+    ]
+    assert len(errors) == 1, output
+    for word in words:
+        assert word in errors[0], (word, errors[0])
+    assert status() == before
