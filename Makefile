@@ -63,8 +63,10 @@ run: setup  ## Run the whole pipeline on the shipped data and show the metrics
 repro: setup  ## dvc repro: run the stages whose code, params or data changed
 	dvc repro
 
+PARAMS ?= params.yaml
+
 check-params: setup  ## Check params.yaml whole (types, ranges, columns, estimator options); dvc repro does first
-	python -m tabml.check_params
+	python -m tabml.check_params --params $(PARAMS)
 
 snapshot: setup  ## Read the source again (an SQL source's database is not versioned) and rerun
 	dvc repro --force --single-item ingest

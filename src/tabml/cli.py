@@ -28,6 +28,13 @@ def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         main(argv)
+    except FileNotFoundError as exc:  # an input an earlier step writes
+        print(
+            f"\nERROR: {exc.filename or exc}: no such file; run the step that writes it first "
+            "(make help lists them).\n",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_DATA_ERROR)
     except (DataError, CommandError) as exc:
         lines = str(exc).splitlines() if isinstance(exc, ParamsError) else [str(exc)]
         shown = "\n".join(f"ERROR: {line}" for line in lines)  # a params problem per line

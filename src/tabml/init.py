@@ -66,7 +66,11 @@ def read(source: str, sep: str | None, database: str | None = None) -> pd.DataFr
         except (OSError, ValueError) as exc:
             raise DataError(f"{source}: cannot read the Parquet file ({exc}).") from None
     else:
-        frame = read_source(source, sep or sniff_sep(source))
+        try:
+            sep = sep or sniff_sep(source)
+        except FileNotFoundError:
+            raise DataError(f"SOURCE={source}: no such file.") from None
+        frame = read_source(source, sep)
     return frame.rename(columns=normalize_name)
 
 

@@ -23,6 +23,8 @@ from tabml import cli, lineage, tracking
 from tabml.io import DataError, file_md5
 from tabml.params import load_params
 
+ALIASES = ("staging", "production")  # the environments a model version is promoted to
+
 log = logging.getLogger(__name__)
 
 LINEAGE_TAGS = ("git_commit", "git_dirty", "data.train.md5", "data.valid.md5")
@@ -121,6 +123,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "register":
         print(register(args.model, args.lock, name).version)
     elif args.command == "promote":
+        if not (args.version or "").isdigit():
+            raise DataError(
+                f"no model version to promote (got {args.version!r}): run `make register` first, "
+                "which writes build/model-version."
+            )
+        if args.alias not in ALIASES:
+            raise DataError(f"ENV={args.alias!r}: promote to one of {', '.join(ALIASES)}.")
         promote(name, args.alias, args.version)
     elif args.command == "tracked":
         tracking.configure()

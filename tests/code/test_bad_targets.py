@@ -26,6 +26,20 @@ CASES = {
         ["serve"], {"TABML_PREDICTION_LOG": "README.md"},
         ["TABML_PREDICTION_LOG=", "README.md is a file, not a directory"],
     ),
+    "init, no arguments": (["init"], {}, ["SOURCE=", "TARGET="]),
+    "init, no such source": (
+        ["init", "SOURCE=no/such.csv", "TARGET=label"], {}, ["SOURCE=no/such.csv: no such file"],
+    ),
+    "promote, nothing registered": (
+        ["promote", "ENV=staging", "BUILD=no/such/build"], {}, ["make register"],
+    ),
+    "smoke, no golden requests": (
+        ["smoke", "URL=http://127.0.0.1:1", "BUILD=no/such/build"], {},
+        ["no/such/build/golden.json: no such file"],
+    ),
+    "check-params, bad file": (
+        ["check-params", "PARAMS=README.md"], {}, ["README.md: not valid YAML"],
+    ),
 }  # fmt: skip
 
 
