@@ -71,11 +71,15 @@ def build_pipeline(frame: pd.DataFrame, params: Params) -> Pipeline:
     return Pipeline([("preprocess", preprocess), ("classifier", estimator)])
 
 
+def fit(frame: pd.DataFrame, params: Params) -> Pipeline:
+    """The pipeline of `params`, fitted on `frame`."""
+    model = build_pipeline(frame, params)
+    return model.fit(frame[feature_columns(params)], labels(frame, params))
+
+
 def train(train: pd.DataFrame, valid: pd.DataFrame, params: Params) -> tuple[Pipeline, dict]:
     """Fit on `train`; return the model and its ROC AUC on train and validation."""
-    model = build_pipeline(train, params)
-    features = feature_columns(params)
-    model.fit(train[features], labels(train, params))
+    model = fit(train, params)
     metrics = {
         f"{name}_roc_auc": float(roc_auc_score(labels(part, params), score(model, part)))
         for name, part in (("train", train), ("valid", valid))
