@@ -112,7 +112,9 @@ def search(
     start = time.monotonic()
     pool: Executor | None = None
     if workers > 1:
-        pool = ProcessPoolExecutor(workers, get_context("spawn"), _start, (frame, params, url))
+        # Forked, a worker starts with the modules and the frame already loaded; it opens its
+        # own storage connection and never touches the parent's MLflow run.
+        pool = ProcessPoolExecutor(workers, get_context("fork"), _start, (frame, params, url))
     else:
         _start(frame, params, url)
     with pool or nullcontext(), threadpool_limits(1):
@@ -182,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     params = load_params(args.params)
     check_settings(params)
+    distributions(params)  # a bad space stops here, before any data is read
     frame = read_parquet(args.train or params.paths.train)
     cfg = params.tune
     trials = args.trials if args.trials is not None else cfg.trials
