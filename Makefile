@@ -93,7 +93,8 @@ test-fast: setup  ## Run the tests that need no trained pipeline and no server
 
 # The workflow tests: their jobs run in the ubuntu-24.04 stand-in image (podman), as on a hosted
 # runner; `make test-host` runs them on this machine instead, quicker and proving less.
-RUNNER_TESTS := tests/workflows/test_act.py tests/workflows/test_retrain.py tests/delivery/test_cd.py
+RUNNER_TESTS := tests/workflows/test_act.py tests/workflows/test_retrain.py tests/workflows/test_tune.py \
+  tests/delivery/test_cd.py
 
 test-runner: setup  ## Run only the workflow tests, their jobs in the ubuntu-24.04 stand-in image
 	TABML_ACT_RUNNER=image pytest $(RUNNER_TESTS) $(PYTEST_ARGS)
