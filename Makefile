@@ -103,7 +103,8 @@ test-fast: setup  ## Run the tests that need no trained pipeline and no server
 
 # The workflow tests: their jobs run in the ubuntu-24.04 stand-in image (podman), as on a hosted
 # runner; `make test-host` runs them on this machine instead, quicker and proving less.
-RUNNER_TESTS := tests/workflows/test_act.py tests/workflows/test_retrain.py tests/delivery/test_cd.py
+RUNNER_TESTS := tests/workflows/test_act.py tests/workflows/test_retrain.py tests/workflows/test_tune_workflow.py \
+  tests/delivery/test_cd.py
 
 test-runner: setup  ## Run only the workflow tests, their jobs in the ubuntu-24.04 stand-in image
 	TABML_ACT_RUNNER=image pytest $(RUNNER_TESTS) $(PYTEST_ARGS)
@@ -419,6 +420,41 @@ retrain-pr:  ## Open the retraining pull request (CML): params, lock, reference,
 
 trigger-retrain:  ## Start the retraining workflow on the default branch (gh), saying drift was found
 	$(GH) workflow run retrain.yml --ref "$(RETRAIN_REF)" -f drift=true
+
+# --- Hyperparameter search (docs/tuning.md): `make tune` proposes, APPLY=1 applies -----------
+# TRIALS, TUNE_SECONDS and WORKERS override params.yaml's tune.trials, tune.seconds and
+# tune.workers; the summary goes to TUNE_OUT/tuning.{json,md,png}, the study to TUNE_STORAGE.
+# With APPLY=1 the best settings go into params.yaml and `dvc repro` trains and evaluates them.
+TRIALS ?=
+TUNE_SECONDS ?=
+WORKERS ?=
+APPLY ?=
+TUNE_OUT ?= reports
+TUNE_STORAGE ?= $(BUILD)/tune/optuna.db
+TUNE_BRANCH ?= tune/$(shell date -u +%Y%m%d-%H%M%S)
+APPLYING := $(filter 1 true yes,$(APPLY))
+
+.PHONY: tune tune-pr bench-tune
+
+##@ Pipeline
+tune: setup  ## Search hyperparameters on forward folds (TRIALS= TUNE_SECONDS= WORKERS=); APPLY=1 applies them
+	dvc repro split
+	python -m tabml.tune --out $(TUNE_OUT) --storage $(TUNE_STORAGE) \
+	  $(if $(TRIALS),--trials "$(TRIALS)") $(if $(TUNE_SECONDS),--seconds "$(TUNE_SECONDS)") \
+	  $(if $(WORKERS),--workers "$(WORKERS)") $(if $(APPLYING),--apply)
+	$(if $(APPLYING),dvc repro)
+
+# Runs in tune.yml's pull-request job, which installs nothing of ours.
+##@ Continuous training
+tune-pr:  ## Open the tuning pull request (CML): params.yaml, dvc.lock, reports; the summary as body
+	$(CML) pr create --branch "$(TUNE_BRANCH)" --title "Tune the hyperparameters" \
+	  --message "Tune the hyperparameters" --body "$$(cat $(TUNE_OUT)/tuning.md)" \
+	  --user-name "tabml tuning" --user-email "tabml-tuning@users.noreply.github.com" \
+	  params.yaml dvc.lock reports
+
+##@ Benchmarks
+bench-tune: setup  ## Time make tune's search with 1 and 2 workers on the shipped data (same seed, same trials)
+	python benchmarks/tune.py
 
 # --- GitHub repository settings: run once after forking (docs/github.md, First run on GitHub) --
 # REPO=owner/name (default: the origin remote); REVIEWERS=user1,user2 approve production

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import typing
 from dataclasses import MISSING, dataclass, field
@@ -166,6 +167,43 @@ class SimulateParams:
     retrain_windows: int = 0
 
 
+# The search space of each estimator: `type` int, float (with `low`, `high`, optional `log` and
+# `step`) or categorical (with `choices`). params.yaml's `tune` section overrides these.
+DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
+    "hist_gradient_boosting": {
+        "learning_rate": {"type": "float", "low": 0.01, "high": 0.3, "log": True},
+        "max_depth": {"type": "int", "low": 2, "high": 8},
+        "min_samples_leaf": {"type": "int", "low": 20, "high": 500, "log": True},
+        "max_iter": {"type": "int", "low": 50, "high": 400, "log": True},
+        "l2_regularization": {"type": "float", "low": 1e-6, "high": 10.0, "log": True},
+    },
+    "logistic_regression": {
+        "C": {"type": "float", "low": 1e-4, "high": 100.0, "log": True},
+    },
+}
+
+
+@dataclass(frozen=True)
+class TuneParams:
+    """`make tune`: the objective, the forward folds, the budget and each estimator's space."""
+
+    metric: str = "roc_auc"  # or profit_top_k, evaluate's business metric
+    folds: int = 4
+    trials: int = 20
+    seconds: float = 900.0
+    # Trials asked of the sampler at once, then run side by side: the search depends on it and
+    # on the seed, never on how many workers run it.
+    batch: int = 4
+    workers: int = 0  # processes; 0: one per core
+    pruner_startup: int = 5
+    hist_gradient_boosting: dict[str, Any] = field(
+        default_factory=lambda: copy.deepcopy(DEFAULT_SPACES["hist_gradient_boosting"])
+    )
+    logistic_regression: dict[str, Any] = field(
+        default_factory=lambda: copy.deepcopy(DEFAULT_SPACES["logistic_regression"])
+    )
+
+
 @dataclass(frozen=True)
 class Params:
     base: BaseParams
@@ -183,6 +221,7 @@ class Params:
     retrain: RetrainParams = field(default_factory=RetrainParams)
     tracking: TrackingParams = field(default_factory=TrackingParams)
     simulate: SimulateParams = field(default_factory=SimulateParams)
+    tune: TuneParams = field(default_factory=TuneParams)
 
 
 class ParamsError(DataError, ValueError):
@@ -235,6 +274,7 @@ _SECTIONS = {
     "retrain": RetrainParams,
     "tracking": TrackingParams,
     "simulate": SimulateParams,
+    "tune": TuneParams,
 }
 
 

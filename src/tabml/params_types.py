@@ -48,6 +48,12 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "simulate.windows": (1, None, False, False),
     "tracking.timeout_seconds": (0, 600, True, False),
     "tracking.max_retries": (0, 10, False, False),
+    "tune.folds": (2, None, False, False),
+    "tune.trials": (1, None, False, False),
+    "tune.seconds": (0, None, True, False),
+    "tune.batch": (1, None, False, False),
+    "tune.workers": (0, None, False, False),
+    "tune.pruner_startup": (0, None, False, False),
     "simulate.retrain_windows": (0, None, False, False),
 }
 
@@ -56,6 +62,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "split.strategy": ("time", "stratified"),
     "train.estimator": ("hist_gradient_boosting", "logistic_regression"),
     "deploy.target": ("local", "k8s"),
+    "tune.metric": ("roc_auc", "profit_top_k"),
 }
 
 
@@ -139,5 +146,10 @@ def cross_problems(params: Any) -> list[str]:
         found.append(
             f"drift.reference_stop ({drift.reference_stop}) must be above "
             f"drift.reference_start ({drift.reference_start})."
+        )
+    if params.tune.metric == "profit_top_k" and not params.evaluate.value_per_positive:
+        found.append(
+            "tune.metric is profit_top_k but evaluate.value_per_positive is 0 (no business "
+            "metric): set the value, or tune roc_auc."
         )
     return found

@@ -52,8 +52,22 @@ _Representer.add_representer(
 )
 
 
-def set_param(text: str, section: str, key: str, value: Any) -> str:
-    """`params.yaml` text with `section.key` set to `value`; comments, order and layout kept."""
+def _represent_float(rep: RoundTripRepresenter, value: float) -> Any:
+    # YAML 1.1 (PyYAML, which load_params uses) reads `1e-06` as a string: write `1.0e-06`.
+    mantissa, e, exponent = repr(value).partition("e")
+    text = f"{mantissa}{'' if '.' in mantissa else '.0'}{e}{exponent}" if e else repr(value)
+    return rep.represent_scalar("tag:yaml.org,2002:float", text)
+
+
+_Representer.add_representer(float, _represent_float)
+
+
+def set_param(text: str, section: str, key: str, value: Any, add: bool = False) -> str:
+    """`params.yaml` text with `section.key` set to `value`; comments, order and layout kept.
+
+    `section` may be dotted (`train.hist_gradient_boosting`); with `add`, a key the section
+    lacks is appended to it.
+    """
     yaml = YAML()  # round-trip: comments, key order and quotes survive
     yaml.Representer = _Representer
     yaml.preserve_quotes = True
@@ -61,10 +75,14 @@ def set_param(text: str, section: str, key: str, value: Any) -> str:
     _, indent, offset = load_yaml_guess_indent(text)
     if offset is not None:  # the file has block sequences: indent them as it does
         yaml.indent(mapping=2, sequence=indent, offset=offset)
-    data = yaml.load(text)
-    block = data.get(section) if isinstance(data, CommentedMap) else None
-    if not isinstance(block, CommentedMap) or key not in block:
+    data = block = yaml.load(text)
+    for part in section.split("."):
+        block = block.get(part) if isinstance(block, CommentedMap) else None
+    if not isinstance(block, CommentedMap) or (key not in block and not add):
         raise DataError(f"params.yaml has no key '{key}' in section '{section}'.")
+    if key not in block:
+        block[key] = value
+        return _dump(yaml, data)
     block[key] = value
     comment = (block.ca.items.get(key) or [None] * 3)[2]
     if comment is not None and comment.value.startswith("#"):
@@ -73,6 +91,10 @@ def set_param(text: str, section: str, key: str, value: Any) -> str:
         before = text.splitlines()[line][: comment.start_mark.column]
         column += len("null" if value is None else str(value)) + len(before) - len(before.rstrip())
         block.ca.items[key][2] = CommentToken(comment.value, CommentMark(column))
+    return _dump(yaml, data)
+
+
+def _dump(yaml: YAML, data: Any) -> str:
     buffer = io.StringIO()
     yaml.dump(data, buffer)
     return buffer.getvalue()

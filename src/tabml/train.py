@@ -63,12 +63,16 @@ def build_pipeline(frame: pd.DataFrame, params: Params) -> Pipeline:
     return Pipeline([("preprocess", preprocess), ("classifier", estimator)])
 
 
+def fit(frame: pd.DataFrame, params: Params) -> Pipeline:
+    """The pipeline of `params`, fitted on `frame`."""
+    model = build_pipeline(frame, params)
+    return model.fit(frame[feature_columns(params)], labels(frame, params))
+
+
 def train(train: pd.DataFrame, valid: pd.DataFrame, params: Params) -> tuple[Pipeline, dict]:
     """Fit on `train`; return the model and its ROC AUC on train (at most TRAIN_SCORED_ROWS,
     evenly spaced: a diagnostic of fit, not worth scoring millions of rows) and validation."""
-    model = build_pipeline(train, params)
-    features = feature_columns(params)
-    model.fit(train[features], labels(train, params))
+    model = fit(train, params)
     scored = train.iloc[:: max(1, len(train) // TRAIN_SCORED_ROWS)]
     metrics = {
         f"{name}_roc_auc": float(roc_auc_score(labels(part, params), score(model, part)))
