@@ -1,12 +1,10 @@
 import json
-import subprocess
-import sys
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
+from testkit.batches import failing, run_validate, with_validate
 from testkit.declared import (
     bounded_feature,
     category_feature,
@@ -32,18 +30,10 @@ from tabml.validate import main as validate_main
 from tabml.validate import to_markdown, validate
 
 
-def with_validate(params, **changes):
-    return replace(params, validate=replace(params.validate, **changes))
-
-
 @pytest.fixture
 def small(params):
     """The project's params, with a row minimum that the 300-row `tiny` frame meets."""
     return with_validate(params, min_rows=100)
-
-
-def failing(report, key="failures"):
-    return {(row["column"], row["check"]): row for row in report[key]}
 
 
 def test_real_rows_pass(tiny, small):
@@ -254,31 +244,12 @@ def test_leakage_guard_names_a_post_outcome_feature(tiny, params):
     assert leaked_feature(tiny, late, [other], target, positive).value == 0
 
 
-def run_entry(root, data, tmp_path, *extra):
-    out, report = tmp_path / "out.parquet", tmp_path / "validation.json"
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "tabml.validate",
-            "--params", str(root / "params.yaml"),
-            "--data", str(data),
-            "--out", str(out),
-            "--report", str(report),
-            "--summary", str(tmp_path / "validation.md"),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
-    return done, out, json.loads(report.read_text()) if report.exists() else None
-
-
 def test_entry_writes_the_report_but_no_data_on_failure(tmp_path, data, root, params):
     name = bounded_feature(params).name
     head = data.head(2000)
     path = tmp_path / "in.parquet"
     write_parquet(head.assign(**{name: head[name].astype(str)}), path)
-    done, out, report = run_entry(root, path, tmp_path)
+    done, out, report = run_validate(root, path, tmp_path)
     assert done.returncode == 1
     assert f"| dtype('int64') | {name} | error | 2,000 | `found str`" in done.stderr
     assert f"nothing was written to {out}" in done.stderr
@@ -291,7 +262,7 @@ def test_entry_passes_and_needs_its_reference(tmp_path, data: pd.DataFrame, root
     path = tmp_path / "in.parquet"
     write_parquet(data.tail(2000), path)
     profile = root / "data/reference/profile.json"
-    done, out, report = run_entry(root, path, tmp_path, "--reference", str(profile))
+    done, out, report = run_validate(root, path, tmp_path, "--reference", str(profile))
     assert done.returncode == 0, done.stderr
     assert report["passed"] and out.exists()
     assert report["reference"]["rows"] == json.loads(profile.read_text())["rows"]
@@ -307,7 +278,7 @@ def test_a_reference_of_another_window_is_refused_in_one_line(tmp_path, data, ro
     profile = json.loads((root / "data/reference/profile.json").read_text())
     moved = tmp_path / "profile.json"
     moved.write_text(json.dumps({**profile, "start": 100}))
-    done, out, _ = run_entry(root, path, tmp_path, "--reference", str(moved))
+    done, out, _ = run_validate(root, path, tmp_path, "--reference", str(moved))
     assert done.returncode == 1 and not out.exists()
     error = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
     window = f"[{params.drift.reference_start}, {params.drift.reference_stop})"

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pytest
+from testkit.batches import Corruption, setting
 from testkit.declared import (
     bounded_feature,
     category_feature,
@@ -26,30 +25,6 @@ from tabml.dataset import dataset_labels
 from tabml.ingest import ingest, normalize_name, read_source
 from tabml.io import read_json
 from tabml.reference import reference_profile
-
-
-@dataclass(frozen=True)
-class Corruption:
-    make: Callable[[pd.DataFrame], pd.DataFrame | str]  # a frame to write, or the file's text
-    check: str  # what the failing check's name starts with
-    column: str  # the column the failure must name
-
-
-def rows(frame: pd.DataFrame, where: pd.Series, n: int = 5) -> pd.Index:
-    return frame.index[where][:n]
-
-
-def setting(column: str, value, where=None, n: int = 5):
-    """Set `column` to `value` on n rows (those where `where` holds, if given)."""
-
-    def make(frame: pd.DataFrame) -> pd.DataFrame:
-        bad = frame.copy()
-        bad[column] = bad[column].astype(object)  # any value, as a text file can hold it
-        mask = where(bad) if where else pd.Series(True, index=bad.index)
-        bad.loc[rows(bad, mask, n), column] = value
-        return bad
-
-    return make
 
 
 def decimal_comma(column: str):

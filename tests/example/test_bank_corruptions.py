@@ -7,40 +7,14 @@ shipped data must pass: drift between periods is a warning, never a failure.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import pytest
+from testkit.batches import Corruption, setting
 
 SEP = ";"
 
 pytestmark = pytest.mark.example
-
-
-@dataclass(frozen=True)
-class Corruption:
-    make: Callable[[pd.DataFrame], pd.DataFrame | str]  # a frame to write, or the file's text
-    check: str  # what the failing check's name starts with
-    column: str  # the column the failure must name
-
-
-def rows(frame: pd.DataFrame, where: pd.Series, n: int = 5) -> pd.Index:
-    return frame.index[where][:n]
-
-
-def setting(column: str, value, where=None, n: int = 5):
-    """Set `column` to `value` on n rows (those where `where` holds, if given)."""
-
-    def make(frame: pd.DataFrame) -> pd.DataFrame:
-        bad = frame.copy()
-        bad[column] = bad[column].astype(object)  # any value, as a text file can hold it
-        mask = where(bad) if where else pd.Series(True, index=bad.index)
-        bad.loc[rows(bad, mask, n), column] = value
-        return bad
-
-    return make
 
 
 def decimal_comma(frame: pd.DataFrame) -> pd.DataFrame:

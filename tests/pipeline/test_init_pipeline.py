@@ -68,7 +68,7 @@ def test_data_with_gaps_trains_and_the_service_scores_a_null(workspace, params, 
     tag = re.search(r"^bento: (\S+)$", done.stdout, re.M).group(1)
     test = pd.read_parquet(workspace.path / "data/processed/test.parquet")
     record = json.loads(test.head(1).to_json(orient="records"))[0]
-    gaps = [c for c in (*numeric, *text)]
+    gaps = [*numeric, *text]
     port = free_port()
     cmd = ["bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(port)]
     env["TABML_PREDICTION_LOG"] = str(tmp_path / "log")
