@@ -1,4 +1,5 @@
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -297,3 +298,24 @@ def test_reference_profile_written_by_its_entry(tmp_path, root, monkeypatch, par
     target = profile["columns"][params.base.target]
     assert set(target["shares"]) <= {str(label) for label in dataset_labels(params)}
     assert params.base.time_column not in profile["columns"]
+
+
+def test_whole_numbers_in_a_float_column_are_valid_and_fractions_in_an_int_one_are_not(
+    tiny, small
+):
+    schema = record_schema()
+    floats = [n for n, c in schema.columns.items() if str(c.dtype).startswith("float")]
+    ints = [n for n, c in schema.columns.items() if str(c.dtype).startswith("int")]
+    if not floats or not ints:
+        pytest.skip("the declared dataset needs a float and an int column for this test")
+    low, high = tiny[floats[0]].min(), tiny[floats[0]].max()
+    value = math.ceil(low)
+    if value > high:
+        pytest.skip(f"no whole number between the smallest and largest {floats[0]} of the data")
+    whole = tiny.assign(**{floats[0]: pd.Series(value, index=tiny.index, dtype="int64")})
+    _, report = validate(whole, small)
+    assert not [row for row in report["failures"] if row["column"] == floats[0]], report
+    fraction = tiny.assign(**{ints[0]: tiny[ints[0]] + 0.5})
+    _, report = validate(fraction, small)
+    checks = [row["check"] for row in report["failures"] if row["column"] == ints[0]]
+    assert any("dtype" in check for check in checks), checks
