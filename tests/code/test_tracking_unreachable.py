@@ -48,7 +48,6 @@ def test_the_report_says_so_and_goes_on(monkeypatch, silent_server):
     assert found.status == "error" and "does not answer within 1 s" in found.error
 
 
-def test_a_local_store_needs_no_server(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    assert tracking.configure().startswith("sqlite:///")
+def test_a_local_store_needs_no_server(tmp_path):
+    for uri in (f"sqlite:///{tmp_path / 'mlflow.db'}", f"file://{tmp_path}/mlruns"):
+        assert tracking.unanswered(uri, TrackingParams(timeout_seconds=1)) is None

@@ -25,6 +25,7 @@ def test_production_model_is_the_mlflow_alias_when_the_store_has_one(
     monkeypatch.chdir(tmp_path)  # the store's artifacts land here
     model = build_pipeline(tiny, params).fit(tiny[feature_columns(params)], labels(tiny, params))
     mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("tabml")  # not an experiment another test left active in this process
     with mlflow.start_run():
         mlflow.sklearn.log_model(
             model, name="model", registered_model_name="tabml",

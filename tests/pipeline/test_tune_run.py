@@ -25,7 +25,8 @@ def reproduced(root, tmp_path_factory):
     ws = Workspace(copy_project(root, tmp_path_factory.mktemp("tune") / "project"))
     ws.run("dvc", "repro")
     ws.run("git", "add", "--all")
-    ws.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "reproduced")
+    ws.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--allow-empty", "-qm",
+           "reproduced")  # fmt: skip
     return ws
 
 
