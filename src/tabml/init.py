@@ -202,7 +202,9 @@ def adopt(args: Any) -> list[str]:
     kind = next(c.kind for c in columns if c.name == target)
     columns = [label_column(c.name, labels, kind) if c.name == target else c for c in columns]
     clock_line = Column(clock, "int", "pa.Field(ge=0)", "row position (base.time_column)")
-    drop = [*leak, *([time] if time else []), *(c.name for c in columns if c.free_text)]
+    constant = [c for c in frame.columns if c != target and frame[c].nunique() <= 1]
+    drop = [*leak, *([time] if time else []), *(c.name for c in columns if c.free_text),
+            *constant]  # fmt: skip
     old = Path(params.ingest.source)
     out = write_source(frame, args)
     with atomic_open(SCHEMA_PATH) as fh:
@@ -227,7 +229,7 @@ def review(columns: list[Column], values: dict[tuple[str, str], Any], out: Path)
         f"1. {SCHEMA_PATH}: tighten each range and category set to what a valid record can "
         "hold; add the cross-column rules to ROW_RULES.",
         f"2. params.yaml train.drop_columns {values[('train', 'drop_columns')]}: columns known "
-        "only after the outcome (LEAK=), the time column and free text"
+        "only after the outcome (LEAK=), the time column, columns of one value and free text"
         + (f" ({', '.join(free)})" if free else "")
         + " are no features.",
         "3. params.yaml: the comments above the keys make init set describe the previous data; "

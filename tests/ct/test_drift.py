@@ -245,7 +245,8 @@ def test_set_param_on_the_project_params_changes_only_that_line(root, params):
 def test_newest_window_reference_is_what_the_time_split_trains_on(params, rows):
     window = retrain.newest_window(rows, params)
     start = window["start"]
-    assert start == max(0, rows - params.retrain.window_rows)
+    size = params.retrain.window_rows
+    assert start == (0 if size is None else max(0, rows - size))  # None: every row
     frame = pd.DataFrame({params.base.time_column: range(start, rows), params.base.target: "no"})
     train, _, _ = split(frame, params)
     assert window["reference"] == (start, start + len(train))

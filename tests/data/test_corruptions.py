@@ -154,6 +154,12 @@ def test_corrupted_batch_stops_naming_column_and_check(
     else:
         bad.to_csv(source, sep=params.ingest.sep, index=False)
     outcome = run_stages(source)
+    clock = params.ingest.order_by
+    if kind == "truncated-file" and clock and clock != next(iter(source_names)):
+        # The cut line has no time: ingest, which orders the rows by it, stops first.
+        assert f"ingest.order_by '{clock}': 1 rows have no time" in str(outcome.error)
+        assert outcome.validated is None
+        return
     assert outcome.error is not None and "nothing was written" in str(outcome.error)
     assert outcome.validated is None
     assert outcome.report["passed"] is False
