@@ -38,6 +38,9 @@ CASES = {
         ["smoke", "URL=http://127.0.0.1:1", "BUILD=no/such/build"], {},
         ["no/such/build/golden.json: no such file"],
     ),
+    "deploy, unknown environment": (["deploy", "ENV=prod"], {}, ["--env", "'prod'", "staging"]),
+    "rollback, unknown environment": (["rollback", "ENV=prod"], {}, ["--env", "'prod'"]),
+    "preflight, unknown job": (["preflight", "JOB=ship"], {}, ["--job", "'ship'", "build"]),
     "check-params, bad file": (
         ["check-params", "PARAMS=README.md"], {}, ["README.md: not valid YAML"],
     ),
