@@ -34,7 +34,6 @@ from tabml.io import DataError, atomic_open
 from tabml.params import Params, load_params
 from tabml.production_model import training_rows
 from tabml.schema_writer import Column, infer, render
-from tabml.sql import read_query
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +56,14 @@ def sniff_sep(source: str) -> str:
 
 
 def read(source: str, sep: str | None, database: str | None = None) -> pd.DataFrame:
-    """The source as a frame with normalised column names."""
-    if database:
-        return read_query(source, database).rename(columns=normalize_name)
-    if source.endswith((".parquet", ".pq")):
+    """The source as a frame with normalised column names (ingest's reader: delimited text,
+    Parquet, or the query of an SQL source)."""
+    if not database and not sep:
         try:
-            frame = pd.read_parquet(source)
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{source}: cannot read the Parquet file ({exc}).") from None
-    else:
-        try:
-            sep = sep or sniff_sep(source)
+            sep = sniff_sep(source)
         except FileNotFoundError:
             raise DataError(f"SOURCE={source}: no such file.") from None
-        frame = read_source(source, sep)
-    return frame.rename(columns=normalize_name)
+    return read_source(source, sep or ",", database).rename(columns=normalize_name)
 
 
 def write_source(frame: pd.DataFrame, args: Any) -> Path:
