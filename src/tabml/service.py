@@ -4,11 +4,13 @@ make bento                                        # import the model, build the 
 bentoml serve tabml.service:Scorer --arg model_tag=tabml:<md5>   # or serve the bento
 """
 
+import os
 from typing import Annotated
 
 import bentoml
 from pydantic import Field
 
+from tabml.serving import faults
 from tabml.serving.contract import BatchPrediction, Identity, Prediction
 from tabml.serving.observe import RequestGuard
 from tabml.serving.runtime import Engine, Settings, client_model, closed_input
@@ -59,3 +61,7 @@ Scorer.add_asgi_middleware(
     paths=("/score", "/score_batch", "/identity"),
     max_bytes=int(settings.max_body_mb * (1 << 20)),
 )
+if injected := faults.from_env(os.environ):  # drills only: see tabml/serving/faults.py
+    Scorer.add_asgi_middleware(
+        faults.FaultInjector, paths=("/score", "/score_batch"), faults=injected
+    )
