@@ -97,6 +97,14 @@ class ActRun:
         pattern = re.compile(r"❌\s+Failure - Main (.+?) \[")
         return pattern.findall(self.job_log(job))
 
+    def failure(self, job: str, lines: int = 60) -> str:
+        """Each failed step of `job` with the log lines before its failure mark."""
+        log = self.job_log(job).splitlines()
+        marks = [i for i, line in enumerate(log) if "❌" in line]
+        if not marks:
+            return "\n".join(log[-lines:])
+        return "\n...\n".join("\n".join(log[max(0, i - lines) : i + 1]) for i in marks)
+
     def artifact(self, name: str) -> Path:
         return self.artifacts / name
 

@@ -73,6 +73,8 @@ def corrupt_source(repo: ActRepo) -> tuple[str, str]:
 def runs(act_repo: ActRepo) -> Runs:
     repo = act_repo
     main = repo.sha("main")
+    committed = repo.git("ls-files", "dvc.lock", "params.yaml", "dvc.yaml").split()
+    assert len(committed) == 3, f"the copy of the project lacks files: it holds {committed}"
     lint = repo.act("push", push_event("0" * 40, main), "ci.yml", "lint")
     first = repo.act("push", push_event("0" * 40, main), "ci.yml", "pipeline")
 
@@ -139,7 +141,7 @@ def test_lint_job_passes(runs):
 
 
 def test_main_push_reproduces_the_pipeline_and_fills_the_cache(runs, act_repo):
-    assert runs.main.returncode == 0, runs.main.output[-3000:]
+    assert runs.main.returncode == 0, runs.main.failure("pipeline")
     log = runs.main.job_log("pipeline")
     assert TRAINED in log and "cache miss" in log
     assert any(act_repo.cache.iterdir()), "the pipeline job saved no DVC cache"
