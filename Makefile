@@ -277,6 +277,22 @@ serve: setup  ## Build the bento and serve it on http://127.0.0.1:PORT (3000), l
 	@$(SERVE_LOG); echo "Prediction log: $$log"; export TABML_PREDICTION_LOG="$$log"; \
 	  exec bentoml serve "$$(cat $(BENTO_TAG))" --host 127.0.0.1 --port $(PORT)
 
+# --- Alerts: deploy/prometheus/rules.yml, its unit tests, its PrometheusRule (docs/alerts.md) ---
+PROMETHEUS_RULES := deploy/prometheus/rules.yml
+PROMETHEUS_RULE := deploy/k8s/base/monitoring/prometheusrule.yaml
+
+.PHONY: test-rules prometheus-rule
+
+##@ Serving
+test-rules:  ## Check the alert rules and run their unit tests (promtool, from make system-packages)
+	@command -v promtool >/dev/null || { echo "ERROR: promtool is not on PATH; run" \
+	  "'make system-packages' (Debian's prometheus package has it)." >&2; exit 2; }
+	promtool check rules $(PROMETHEUS_RULES)
+	cd $(dir $(PROMETHEUS_RULES)) && promtool test rules rules.test.yml
+
+prometheus-rule: setup  ## Write the Kubernetes PrometheusRule from deploy/prometheus/rules.yml
+	python deploy/prometheus/prometheusrule.py $(PROMETHEUS_RULES) $(PROMETHEUS_RULE)
+
 ##@ Benchmarks
 bench-serve: repro  ## Benchmark the service against naive FastAPI and BentoML with batching
 	python benchmarks/serve.py
