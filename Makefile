@@ -338,7 +338,7 @@ rollback: setup  ## Put the previous release of ENV back in service and move its
 base-image: setup  ## Build python:3.11-slim locally where none can be pulled (CA_BUNDLE: your CA)
 	deploy/base-image.sh
 
-check-tools: setup base-image  ## Check that the container engine (with --init), act and kubectl answer
+check-tools: setup base-image  ## Check that the container engine (with --init), act, kubectl and promtool answer
 	deploy/check-tools.sh
 
 # What the container tests and the local deploy need from the system, each named in
