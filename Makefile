@@ -277,6 +277,22 @@ serve: setup  ## Build the bento and serve it on http://127.0.0.1:PORT (3000), l
 	@$(SERVE_LOG); echo "Prediction log: $$log"; export TABML_PREDICTION_LOG="$$log"; \
 	  exec bentoml serve "$$(cat $(BENTO_TAG))" --host 127.0.0.1 --port $(PORT)
 
+# --- Alerts: deploy/prometheus/rules.yml, its unit tests, its PrometheusRule (docs/alerts.md) ---
+PROMETHEUS_RULES := deploy/prometheus/rules.yml
+PROMETHEUS_RULE := deploy/k8s/base/monitoring/prometheusrule.yaml
+
+.PHONY: test-rules prometheus-rule
+
+##@ Serving
+test-rules:  ## Check the alert rules and run their unit tests (promtool, from make system-packages)
+	@command -v promtool >/dev/null || { echo "ERROR: promtool is not on PATH; run" \
+	  "'make system-packages' (Debian's prometheus package has it)." >&2; exit 2; }
+	promtool check rules $(PROMETHEUS_RULES)
+	cd $(dir $(PROMETHEUS_RULES)) && promtool test rules rules.test.yml
+
+prometheus-rule: setup  ## Write the Kubernetes PrometheusRule from deploy/prometheus/rules.yml
+	python deploy/prometheus/prometheusrule.py $(PROMETHEUS_RULES) $(PROMETHEUS_RULE)
+
 ##@ Benchmarks
 bench-serve: repro  ## Benchmark the service against naive FastAPI and BentoML with batching
 	python benchmarks/serve.py
@@ -311,17 +327,18 @@ register: setup  ## Register the model dvc.lock pins (once per model); writes bu
 	@mkdir -p $(BUILD)
 	python -m tabml.registry register | tee $(BUILD)/model-version
 
-promote: setup  ## Point alias ENV at build/model-version (the old target becomes ENV-previous)
-	python -m tabml.registry promote --alias $(ENV) --version "$$(cat $(BUILD)/model-version)"
+promote: setup  ## Point alias ENV at build/model-version (the old target becomes ENV-previous; PUSHGATEWAY= tells it)
+	python -m tabml.registry promote --alias $(ENV) --version "$$(cat $(BUILD)/model-version)" \
+	  $(if $(PUSHGATEWAY),--pushgateway "$(PUSHGATEWAY)")
 
 rollback: setup  ## Put the previous release of ENV back in service and move its alias back
 	python -m tabml.deploy --env $(ENV) --rollback
-	python -m tabml.registry rollback --alias $(ENV)
+	python -m tabml.registry rollback --alias $(ENV) $(if $(PUSHGATEWAY),--pushgateway "$(PUSHGATEWAY)")
 
 base-image: setup  ## Build python:3.11-slim locally where none can be pulled (CA_BUNDLE: your CA)
 	deploy/base-image.sh
 
-check-tools: setup base-image  ## Check that the container engine (with --init), act and kubectl answer
+check-tools: setup base-image  ## Check that the container engine (with --init), act, kubectl and promtool answer
 	deploy/check-tools.sh
 
 # What the container tests and the local deploy need from the system, each named in
@@ -376,6 +393,11 @@ PREDICTION_LOG ?=
 LOG_SINCE ?=
 MONITOR_MODEL ?=
 MONITOR_OUT ?= build/monitor
+# PUSHGATEWAY (a URL) and METRICS_FILE (a .prom file for node-exporter's textfile collector)
+# receive the monitor's drift figures as Prometheus metrics (docs/alerts.md); PUSHGATEWAY also
+# receives the alias that `make promote` and `make rollback` move. Default: neither.
+PUSHGATEWAY ?=
+METRICS_FILE ?=
 FAIL_ON_DRIFT ?= true
 RETRAIN_DIR ?= build/retrain
 DRIFT ?= false
@@ -388,10 +410,12 @@ SIMULATE_WINDOWS ?=
 .PHONY: monitor simulate production-model retrain-window retrain-compare retrain-pr trigger-retrain
 
 ##@ Continuous training
-monitor: setup  ## Drift of the prediction log (PREDICTION_LOG=dir) or the newest rows; exit 3 on drift
+monitor: setup  ## Drift of the prediction log (PREDICTION_LOG=dir) or the newest rows; exit 3 on drift (PUSHGATEWAY= METRICS_FILE=)
 	python -m tabml.monitor --out $(MONITOR_OUT) $(if $(MONITOR_MODEL),--model "$(MONITOR_MODEL)") \
 	  $(if $(PREDICTION_LOG),--log "$(PREDICTION_LOG)") $(if $(LOG_SINCE),--since "$(LOG_SINCE)") \
-	  $(if $(filter false,$(FAIL_ON_DRIFT)),--no-fail-on-drift)
+	  $(if $(filter false,$(FAIL_ON_DRIFT)),--no-fail-on-drift) \
+	  $(if $(PUSHGATEWAY),--pushgateway "$(PUSHGATEWAY)") \
+	  $(if $(METRICS_FILE),--metrics-file "$(METRICS_FILE)")
 
 simulate: setup  ## Replay 2008-2010 in time windows: monitor, retrain on drift, print the table
 	python -m tabml.simulate --out $(SIMULATE_OUT) $(if $(SIMULATE_WINDOWS),--windows $(SIMULATE_WINDOWS))

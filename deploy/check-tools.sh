@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Check that the tools the local deploy and the container tests rely on answer: the container
 # engine, its --init (podman's comes from the catatonit package, which podman only recommends),
-# act and kubectl. One line per missing tool, naming what to install; exit 1 if any is missing.
+# act, kubectl and promtool (the alert rules' tests). One line per missing tool, naming what to
+# install; exit 1 if any is missing.
 #   BASE_IMAGE   image to start with --init (default: docker.io/library/python:3.11-slim)
 set -uo pipefail
 
@@ -38,5 +39,11 @@ command -v act >/dev/null && { act --version >/dev/null 2>&1 || fail "act does n
 command -v kubectl >/dev/null && {
   kubectl version --client >/dev/null 2>&1 || fail "kubectl does not answer."; }
 
-[ "$missing" = 0 ] && echo "Tools answer: $engine (with --init), act, kubectl."
+if ! command -v promtool >/dev/null; then
+  fail "promtool is not on PATH: run 'make system-packages' (Debian's prometheus package)."
+elif ! promtool --version >/dev/null 2>&1; then
+  fail "promtool does not answer."
+fi
+
+[ "$missing" = 0 ] && echo "Tools answer: $engine (with --init), act, kubectl, promtool."
 exit "$missing"

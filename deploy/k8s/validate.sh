@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Render every overlay with the serving image pinned, as `make deploy` does, and validate it
 # offline: yamllint on the sources, `kubectl kustomize`, then `kubernetes-validate --strict`
-# against the oldest and newest Kubernetes versions supported. No cluster is needed.
+# against the oldest and newest Kubernetes versions supported, and the Prometheus Operator's
+# kinds against its vendored CRD schemas (schemas/, validate_crds.py). No cluster is needed.
 #
 #   deploy/k8s/validate.sh OUT_DIR IMAGE     (IMAGE: name:tag; writes OUT_DIR/<overlay>.yaml)
 set -euo pipefail
@@ -49,7 +50,10 @@ YAML
   fi
   args=()
   for version in "${KUBERNETES_VERSIONS[@]}"; do args+=(-k "$version"); done
+  # It skips the Prometheus Operator's kinds with a warning ("Couldn't find schema");
+  # validate_crds.py checks those.
   kubernetes-validate --strict --quiet "${args[@]}" "$work/$env.yaml"
+  python "$here/validate_crds.py" "$here/schemas" "$work/$env.yaml"
   mv "$work/$env.yaml" "$out/$env.yaml"
   echo "$env: $(grep -c '^kind:' "$out/$env.yaml") resources valid -> $out/$env.yaml"
 done

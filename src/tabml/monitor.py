@@ -1,7 +1,8 @@
 """`make monitor`: drift of a window of production inputs against the training reference.
 
     python -m tabml.monitor --out build/monitor [--model M] [--reference R] [--metrics M] \
-        [--log DIR [--since TIME]] [--start N] [--stop M]
+        [--log DIR [--since TIME]] [--start N] [--stop M] [--pushgateway URL] \
+        [--metrics-file PATH.prom]
 
 The model, the reference profile and the model's metrics default to params.yaml's
 `paths.model`, `paths.reference` and `paths.metrics`.
@@ -10,7 +11,8 @@ The window is the service's prediction log (`--log`, the rows the model file ser
 [start, stop) of `ingest.source` (default: the newest `monitor.window_rows`). Writes
 `monitor.json`, `monitor.md` and two plots to `--out`, prints `drift=true|false` (also to
 `$GITHUB_OUTPUT`). Exit status: 0 no drift, 3 drift (0 with `--no-fail-on-drift`), 1 bad
-input, 2 bad arguments.
+input, 2 bad arguments. With `--pushgateway` or `--metrics-file` the figures also go out as
+Prometheus metrics (`tabml.pushmetrics`), for the alert rules of deploy/prometheus/rules.yml.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tabml import cli, lineage
+from tabml import cli, lineage, pushmetrics
 from tabml.ingest import ingest, read_source
 from tabml.io import DataError, atomic_open, atomic_path, file_md5, read_json, write_json
 from tabml.monitoring import SCORE, Reference, assess, headline, score_profile
@@ -200,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--start", type=int, help="first source row of the window")
     ap.add_argument("--stop", type=int, help="source row after the window")
     ap.add_argument("--no-fail-on-drift", action="store_true", help="exit 0 on drift")
+    ap.add_argument("--pushgateway", help="push the drift figures to this Pushgateway URL")
+    ap.add_argument("--metrics-file", help="write the drift figures to this .prom textfile")
     args = ap.parse_args(argv)
     params = load_params(args.params)
     if args.log:  # before the model loads: a wrong argument is told at once
@@ -233,6 +237,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_json(result, out / "monitor.json")
     with atomic_open(out / "monitor.md") as fh:
         fh.write(to_markdown(result))
+    if args.pushgateway or args.metrics_file:
+        registry = pushmetrics.monitor_metrics(result, lineage.model_tag(params, args.model))
+        for line in pushmetrics.publish(registry, pushmetrics.MONITOR_JOB,
+                                        pushgateway=args.pushgateway,
+                                        metrics_file=args.metrics_file):  # fmt: skip
+            print(f"Metrics {line}.")
     flag = f"drift={str(result['drift']).lower()}"
     print(result["headline"])
     print(flag)

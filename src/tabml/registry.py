@@ -1,15 +1,17 @@
 """The MLflow model registry: register the pipeline's model and move the environment aliases.
 
     python -m tabml.registry register [--model M] [--lock dvc.lock]
-    python -m tabml.registry promote --alias staging --version 3
-    python -m tabml.registry rollback --alias production
+    python -m tabml.registry promote --alias staging --version 3 [--pushgateway URL]
+    python -m tabml.registry rollback --alias production [--pushgateway URL]
     python -m tabml.registry show
     python -m tabml.registry tracked [--model M]   # exit 1: no run logged it
 
 A version is registered once per model file (tag `model_md5`) and carries the lineage of its run:
 `git_commit`, the data hashes and `run_id`. Moving alias `A` first copies its old target to
 `A-previous`, so the version that served before can always be restored. `--model` defaults to
-params.yaml's `paths.model`.
+params.yaml's `paths.model`. With `--pushgateway`, promote and rollback push
+`tabml_registry_alias_info{alias, model_tag}` there, which the alert TabmlModelNotProduction
+compares with what the service runs (docs/alerts.md).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from tabml import cli, lineage, tracking
+from tabml import cli, lineage, pushmetrics, tracking
 from tabml.io import DataError, file_md5
 from tabml.params import load_params
 
@@ -97,6 +99,18 @@ def rollback(name: str, alias: str) -> str:
     return previous
 
 
+def push_alias(name: str, alias: str, pushgateway: str) -> None:
+    """Push the model tag `alias` now points at (`<name>:<model_md5>`, as the service shows it)."""
+    from mlflow.tracking import MlflowClient
+
+    version = MlflowClient().get_model_version_by_alias(name, alias)
+    tag = f"{name}:{version.tags['model_md5']}"
+    metrics = pushmetrics.alias_metrics(alias, tag, str(version.version))
+    for line in pushmetrics.publish(metrics, pushmetrics.REGISTRY_JOB, pushgateway=pushgateway,
+                                    grouping={"alias": alias}):  # fmt: skip
+        log.info("alias %s -> %s %s", alias, tag, line)
+
+
 def show(name: str) -> dict[str, Any]:
     """The registered model's aliases, and the lineage tags of the versions they point at."""
     from mlflow.tracking import MlflowClient
@@ -116,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--lock", default=lineage.LOCK)
     ap.add_argument("--alias")
     ap.add_argument("--version")
+    ap.add_argument("--pushgateway", help="push the alias's model tag there (promote, rollback)")
     args = ap.parse_args(argv)
     params = load_params(args.params)
     args.model = args.model or params.paths.model
@@ -131,12 +146,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.alias not in ALIASES:
             raise DataError(f"ENV={args.alias!r}: promote to one of {', '.join(ALIASES)}.")
         promote(name, args.alias, args.version)
+        if args.pushgateway:
+            push_alias(name, args.alias, args.pushgateway)
     elif args.command == "tracked":
         tracking.configure()
         if tracking.find_run(file_md5(args.model)) is None:
             raise SystemExit(1)
     elif args.command == "rollback":
         print(rollback(name, args.alias))
+        if args.pushgateway:
+            push_alias(name, args.alias, args.pushgateway)
     else:
         print(json.dumps(show(name), indent=2))
 

@@ -75,16 +75,22 @@ def test_there_are_staging_and_production_overlays():
 
 def test_every_overlay_renders_and_validates(rendered: dict[str, list[dict]]):
     kinds = {env: sorted(d["kind"] for d in docs) for env, docs in rendered.items()}
-    assert kinds["staging"] == ["Deployment", "HorizontalPodAutoscaler", "Namespace", "Service"]
-    assert kinds["production"] == [
-        "Deployment",
-        "Deployment",
-        "HorizontalPodAutoscaler",
-        "Namespace",
-        "PodDisruptionBudget",
-        "Service",
-        "Service",
-    ]
+    monitoring = ["PrometheusRule", "ServiceMonitor"]
+    assert kinds["staging"] == sorted(
+        ["Deployment", "HorizontalPodAutoscaler", "Namespace", "Service", *monitoring]
+    )
+    assert kinds["production"] == sorted(
+        [
+            "Deployment",
+            "Deployment",
+            "HorizontalPodAutoscaler",
+            "Namespace",
+            "PodDisruptionBudget",
+            "Service",
+            "Service",
+            *monitoring,
+        ]
+    )
 
 
 def test_the_image_is_a_placeholder_until_pinned(rendered: dict[str, list[dict]], image: str):
@@ -115,6 +121,54 @@ def test_an_unknown_field_fails_validation(tmp_path: Path, image: str):
     done = run(str(copy / "validate.sh"), str(tmp_path / "out"), image)
     assert done.returncode != 0
     assert "'failureThresold' was unexpected" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "good", "bad", "message"),
+    [
+        ("base/monitoring/servicemonitor.yaml", "podTargetLabels:", "podTargetLabel:",
+         "'podTargetLabel' was unexpected"),
+        ("base/monitoring/servicemonitor.yaml", "scrapeTimeout: 10s", "scrapeTimeout: 10 s",
+         "'10 s' does not match"),
+        ("base/monitoring/prometheusrule.yaml", "kind: PrometheusRule", "kind: PrometheusRules",
+         "no schema for monitoring.coreos.com/v1 PrometheusRules"),
+    ],
+)  # fmt: skip
+def test_the_operator_kinds_are_validated_against_their_crds(
+    tmp_path: Path, image: str, path: str, good: str, bad: str, message: str
+):
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    text = (copy / path).read_text()
+    assert good in text
+    (copy / path).write_text(text.replace(good, bad, 1))
+    done = run(str(copy / "validate.sh"), str(tmp_path / "out"), image)
+    assert done.returncode != 0
+    assert message in done.stdout + done.stderr
+
+
+def test_the_service_monitor_scrapes_every_pod_once(rendered: dict[str, list[dict]]):
+    for env, docs in rendered.items():
+        (monitor,) = of_kind(docs, "ServiceMonitor").values()
+        selector = monitor["spec"]["selector"]
+        chosen = {
+            name
+            for name, service in of_kind(docs, "Service").items()
+            if all(service["metadata"]["labels"].get(k) == v
+                   for k, v in selector["matchLabels"].items())
+            and all(e["key"] not in service["metadata"]["labels"]
+                    for e in selector["matchExpressions"] if e["operator"] == "DoesNotExist")
+        }  # fmt: skip
+        # Service tabml reaches the canary too; tabml-canary would scrape it a second time.
+        assert chosen == {"tabml"}, env
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
+        assert monitor["spec"]["podTargetLabels"] == ["track"]
+        # The alias label the rules compare with the registry's: tabml-<env> serves <env>.
+        (relabel,) = endpoint["relabelings"]
+        assert relabel["targetLabel"] == "alias"
+        assert re.fullmatch(relabel["regex"], f"tabml-{env}")
+        assert re.sub(relabel["regex"], "\\1", f"tabml-{env}") == env
 
 
 def test_namespaces_are_per_environment_and_restricted(rendered: dict[str, list[dict]]):
