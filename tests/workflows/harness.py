@@ -109,6 +109,18 @@ class ActRun:
         return self.artifacts / name
 
 
+def cleanup_only(output: str) -> bool:
+    """Whether act failed only in cleaning up after jobs that all succeeded."""
+    results = re.findall(r"🏁\s+Job (succeeded|failed)", output)
+    errors = [line for line in output.splitlines() if line.startswith("Error: ")]
+    return (
+        bool(results)
+        and set(results) == {"succeeded"}
+        and bool(errors)
+        and all(e.startswith("Error: Error occurred running finally") for e in errors)
+    )
+
+
 class ActRepo:
     """A copy of the project committed to its own repository, and `act` runs on its commits."""
 
@@ -195,8 +207,14 @@ class ActRepo:
         )
         output = done.stdout + done.stderr
         (run_dir / "act.log").write_text(output, encoding="utf-8")
+        returncode = done.returncode
+        if returncode and cleanup_only(output):
+            # Every job succeeded; only act's removal of its containers and volumes through
+            # podman's socket timed out (a loaded machine). GitHub reports the jobs' results.
+            print(f"\nact {workflow} {job}: jobs succeeded, cleanup failed; counted a success")
+            returncode = 0
         run = ActRun(
-            done.returncode, output, time.perf_counter() - start, artifacts, run_dir / "comment.md"
+            returncode, output, time.perf_counter() - start, artifacts, run_dir / "comment.md"
         )
         self.runs.append(run)
         if runner:
