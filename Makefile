@@ -249,15 +249,19 @@ K8S_OUT ?= build/k8s
 manifests: setup  ## Render and validate the Kubernetes overlays
 	deploy/k8s/validate.sh $(K8S_OUT) $(K8S_IMAGE)
 
-.PHONY: bento serve bench-serve
+.PHONY: bento serve shadow-report bench-serve
 
 # Every build makes a new bento version; `bento` writes its tag here and `serve`, `image` and
 # `sbom` read it, so each builds on (or describes) that one bento. BUILD is set below.
 BENTO_TAG = $(BUILD)/bento-tag
 
+# SHADOW (a model file or an exact tag; default serve.shadow_model) is a second model the
+# service scores off the request path; `make shadow-report` compares the two over the log.
+SHADOW ?=
+
 ##@ Serving
-bento: repro  ## Import the trained model into the BentoML store (exact tag) and build the bento
-	python -m tabml.bento --tag-out $(BENTO_TAG)
+bento: repro  ## Import the model (and SHADOW=file|tag, a shadow model) into the BentoML store and build the bento
+	python -m tabml.bento --tag-out $(BENTO_TAG) $(if $(SHADOW),--shadow "$(SHADOW)")
 
 # PORT is where `make serve` listens. The service writes its prediction log where
 # `make monitor PREDICTION_LOG=...` reads it: serve.prediction_log resolved from here (a relative
@@ -276,6 +280,17 @@ serve: setup  ## Build the bento and serve it on http://127.0.0.1:PORT (3000), l
 	@$(MAKE) --no-print-directory bento
 	@$(SERVE_LOG); echo "Prediction log: $$log"; export TABML_PREDICTION_LOG="$$log"; \
 	  exec bentoml serve "$$(cat $(BENTO_TAG))" --host 127.0.0.1 --port $(PORT)
+
+# The window is the log's records at or after LOG_SINCE, then the newest LOG_LAST of them; the
+# log is PREDICTION_LOG (default serve.prediction_log). Not under reports/: those are the
+# pipeline's outputs, which `make check-lock` compares with what the pipeline produces.
+LOG_LAST ?=
+SHADOW_OUT ?= $(BUILD)/shadow
+
+shadow-report: setup  ## Compare the shadow model with the served one over the log (PREDICTION_LOG= LOG_SINCE= LOG_LAST=)
+	python -m tabml.shadow_report --out $(SHADOW_OUT) \
+	  --log "$(or $(PREDICTION_LOG),$$(python -m tabml.paths prediction_log))" \
+	  $(if $(LOG_SINCE),--since "$(LOG_SINCE)") $(if $(LOG_LAST),--last "$(LOG_LAST)")
 
 ##@ Benchmarks
 bench-serve: repro  ## Benchmark the service against naive FastAPI and BentoML with batching
