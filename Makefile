@@ -326,8 +326,11 @@ register: setup  ## Register the model dvc.lock pins (once per model); writes bu
 	@mkdir -p $(BUILD)
 	python -m tabml.registry register | tee $(BUILD)/model-version
 
+# A shadow report in SHADOW_OUT (make shadow-report) that compared the promoted version is cited
+# as the version's tag ENV.shadow_report.
 promote: setup  ## Point alias ENV at build/model-version (the old target becomes ENV-previous)
-	python -m tabml.registry promote --alias $(ENV) --version "$$(cat $(BUILD)/model-version)"
+	python -m tabml.registry promote --alias $(ENV) --version "$$(cat $(BUILD)/model-version)" \
+	  $(if $(wildcard $(SHADOW_OUT)/shadow.json),--shadow-report $(SHADOW_OUT)/shadow.json)
 
 rollback: setup  ## Put the previous release of ENV back in service and move its alias back
 	python -m tabml.deploy --env $(ENV) --rollback
