@@ -249,15 +249,19 @@ K8S_OUT ?= build/k8s
 manifests: setup  ## Render and validate the Kubernetes overlays
 	deploy/k8s/validate.sh $(K8S_OUT) $(K8S_IMAGE)
 
-.PHONY: bento serve bench-serve
+.PHONY: bento serve shadow-report bench-serve
 
 # Every build makes a new bento version; `bento` writes its tag here and `serve`, `image` and
 # `sbom` read it, so each builds on (or describes) that one bento. BUILD is set below.
 BENTO_TAG = $(BUILD)/bento-tag
 
+# SHADOW (a model file or an exact tag; default serve.shadow_model) is a second model the
+# service scores off the request path; `make shadow-report` compares the two over the log.
+SHADOW ?=
+
 ##@ Serving
-bento: repro  ## Import the trained model into the BentoML store (exact tag) and build the bento
-	python -m tabml.bento --tag-out $(BENTO_TAG)
+bento: repro  ## Import the model (and SHADOW=file|tag, a shadow model) into the BentoML store and build the bento
+	python -m tabml.bento --tag-out $(BENTO_TAG) $(if $(SHADOW),--shadow "$(SHADOW)")
 
 # PORT is where `make serve` listens. The service writes its prediction log where
 # `make monitor PREDICTION_LOG=...` reads it: serve.prediction_log resolved from here (a relative
@@ -277,13 +281,23 @@ serve: setup  ## Build the bento and serve it on http://127.0.0.1:PORT (3000), l
 	@$(SERVE_LOG); echo "Prediction log: $$log"; export TABML_PREDICTION_LOG="$$log"; \
 	  exec bentoml serve "$$(cat $(BENTO_TAG))" --host 127.0.0.1 --port $(PORT)
 
+# The window is the log's records at or after LOG_SINCE, then the newest LOG_LAST of them; the
+# log is PREDICTION_LOG (default serve.prediction_log). Not under reports/: those are the
+# pipeline's outputs, which `make check-lock` compares with what the pipeline produces.
+LOG_LAST ?=
+SHADOW_OUT ?= $(BUILD)/shadow
+
+shadow-report: setup  ## Compare the shadow model with the served one over the log (PREDICTION_LOG= LOG_SINCE= LOG_LAST=)
+	python -m tabml.shadow_report --out $(SHADOW_OUT) \
+	  --log "$(or $(PREDICTION_LOG),$$(python -m tabml.paths prediction_log))" \
+	  $(if $(LOG_SINCE),--since "$(LOG_SINCE)") $(if $(LOG_LAST),--last "$(LOG_LAST)")
+
 # --- Alerts: deploy/prometheus/rules.yml, its unit tests, its PrometheusRule (docs/alerts.md) ---
 PROMETHEUS_RULES := deploy/prometheus/rules.yml
 PROMETHEUS_RULE := deploy/k8s/base/monitoring/prometheusrule.yaml
 
 .PHONY: test-rules prometheus-rule
 
-##@ Serving
 test-rules:  ## Check the alert rules and run their unit tests (promtool, from make system-packages)
 	@command -v promtool >/dev/null || { echo "ERROR: promtool is not on PATH; run" \
 	  "'make system-packages' (Debian's prometheus package has it)." >&2; exit 2; }
@@ -327,8 +341,11 @@ register: setup  ## Register the model dvc.lock pins (once per model); writes bu
 	@mkdir -p $(BUILD)
 	python -m tabml.registry register | tee $(BUILD)/model-version
 
+# A shadow report in SHADOW_OUT (make shadow-report) that compared the promoted version is cited
+# as the version's tag ENV.shadow_report.
 promote: setup  ## Point alias ENV at build/model-version (the old target becomes ENV-previous; PUSHGATEWAY= tells it)
 	python -m tabml.registry promote --alias $(ENV) --version "$$(cat $(BUILD)/model-version)" \
+	  $(if $(wildcard $(SHADOW_OUT)/shadow.json),--shadow-report $(SHADOW_OUT)/shadow.json) \
 	  $(if $(PUSHGATEWAY),--pushgateway "$(PUSHGATEWAY)")
 
 rollback: setup  ## Put the previous release of ENV back in service and move its alias back

@@ -11,7 +11,11 @@ Servers, one at a time, on 127.0.0.1, all scoring `models/model.joblib`:
 
 Scenarios: one record per request at concurrency 1, 8 and 32; batches of 100 at concurrency
 4; batches of 10,000 at concurrency 2 (rows/s). Each runs after an unrecorded warm-up at the
-same load and reports req/s, p50, p99, errors and the server's CPU time per request. Then a
+same load and reports req/s, p50, p99, errors and the server's CPU time per request. Then the
+shadow overhead: `tabml` against the same bento built with a shadow model (`--shadow`, the other
+estimator trained here on the same splits), one record per request at concurrency 8, in turns
+(plain, shadow, plain, shadow) so that both see the same machine; the p99 ratio is the figure
+(goal: at most 1.3). Then a
 soak of `tabml` at concurrency 16 (a minute of warm-up, then two measured): errors, and the
 resident memory of its processes sampled every 20 s under load. The load generator is a small
 asyncio HTTP/1.1 client with keep-alive connections, in this process, on the same 2 cores as
@@ -56,7 +60,9 @@ BENTO_CMD = (
     "--metrics reports/metrics.json"
 )
 SOAK_SAMPLE_SECONDS = 20.0
-GOALS = {"throughput_ratio": 2.0, "p99_c8_ms": 50.0, "batch_rows_per_s": 50_000}
+GOALS = {"throughput_ratio": 2.0, "p99_c8_ms": 50.0, "batch_rows_per_s": 50_000,
+         "shadow_p99_ratio": 1.3}  # fmt: skip
+SHADOW_ROUNDS = 2
 
 
 @dataclass
@@ -177,13 +183,38 @@ def bodies(frame: pd.DataFrame) -> dict[str, bytes]:
     }
 
 
+def shadow_model(work: Path) -> Path:
+    """A second model for the shadow: the other estimator, fitted on the same splits."""
+    from dataclasses import replace
+
+    from tabml.io import read_parquet
+    from tabml.params import load_params
+    from tabml.train import train
+
+    params = load_params(ROOT / "params.yaml")
+    other = ("logistic_regression" if params.train.estimator != "logistic_regression"
+             else "hist_gradient_boosting")  # fmt: skip
+    params = replace(params, train=replace(params.train, estimator=other))
+    model, _ = train(read_parquet(ROOT / params.paths.train),
+                     read_parquet(ROOT / params.paths.valid), params)  # fmt: skip
+    joblib.dump(model, work / "shadow.joblib")
+    return work / "shadow.joblib"
+
+
+def build_bento(env: dict[str, str], *extra: str) -> str:
+    built = subprocess.run(
+        [*shlex.split(BENTO_CMD), *extra], cwd=ROOT, env=env, capture_output=True, text=True,
+        check=True,
+    ).stdout  # fmt: skip
+    bento_tag = built.rpartition("bento: ")[2].strip()
+    print(f"built {bento_tag} ({', '.join(built.splitlines()[:-1])})")
+    return bento_tag
+
+
 def targets(port: int, work: Path, frame: pd.DataFrame) -> list[Target]:
     env = {**os.environ, "BENTOML_HOME": str(work / "bentoml"), "BENTOML_DO_NOT_TRACK": "true"}
-    built = subprocess.run(
-        shlex.split(BENTO_CMD), cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    ).stdout
-    bento_tag = built.rpartition("bento: ")[2].strip()
-    print(f"built {bento_tag} ({built.splitlines()[0]})")
+    bento_tag = build_bento(env)
+    shadow_tag = build_bento(env, "--shadow", str(shadow_model(work)))
     b = bodies(frame)
     host = ["--host", "127.0.0.1", "--port", str(port)]
     bentoml = str(Path(sys.executable).parent / "bentoml")
@@ -193,6 +224,11 @@ def targets(port: int, work: Path, frame: pd.DataFrame) -> list[Target]:
             "tabml", [bentoml, "serve", bento_tag, *host], "/readyz",
             ("/score", b["client"]), ("/score_batch", b["100"]), ("/score_batch", b["10000"]),
             {**env, "TABML_PREDICTION_LOG": str(work / "predictions")},
+        ),
+        Target(
+            "tabml+shadow", [bentoml, "serve", shadow_tag, *host], "/readyz",
+            ("/score", b["client"]), ("/score_batch", b["100"]), ("/score_batch", b["10000"]),
+            {**env, "TABML_PREDICTION_LOG": str(work / "predictions-shadow")},
         ),
         Target(
             "naive",
@@ -241,6 +277,27 @@ def measure(target: Target, port: int, seconds: float, warmup: float, work: Path
                 flush=True,
             )
     return out
+
+
+def shadow_overhead(plain: Target, shadow: Target, port: int, seconds: float, warmup: float,
+                    work: Path) -> dict[str, Result]:  # fmt: skip
+    """One record per request at concurrency 8, with and without a shadow, in turns."""
+    pooled = {plain.name: Result(), shadow.name: Result()}
+    for turn in range(SHADOW_ROUNDS):
+        for target in (plain, shadow):
+            with running(target.cmd, port, work / f"{target.name}-{turn}.log",
+                         ready_path=target.ready, env=target.env, cwd=ROOT):  # fmt: skip
+                path, body = target.single
+                load(port, path, body, 8, warmup, 1)
+                result = load(port, path, body, 8, seconds, 1)
+            total = pooled[target.name]
+            total.requests += result.requests
+            total.errors += result.errors
+            total.seconds += result.seconds
+            total.latencies += result.latencies
+            print(f"  {target.name:13s} single c=8 (turn {turn + 1}) {result.rps:8.1f} req/s  "
+                  f"p99 {result.pct(99):7.1f} ms  errors {result.errors}", flush=True)  # fmt: skip
+    return pooled
 
 
 def soak(target: Target, port: int, seconds: float, warmup: float, work: Path) -> dict:
@@ -301,7 +358,8 @@ def _timed(fn, repeat: int) -> float:
     return statistics.median(times) * 1e3
 
 
-def report(results: dict, soaked: dict, micro, load_before, load_after, seconds) -> bool:
+def report(results: dict, soaked: dict, micro, load_before, load_after, seconds,
+           shadowed: dict[str, Result]) -> bool:  # fmt: skip
     ours, naive, batching = results["tabml"], results["naive"], results["batching"]
     print(f"\nserving benchmark: {seconds:.0f} s per scenario, one server at a time, 2 cores "
           f"shared with the load generator and whatever else runs (load average before "
@@ -335,7 +393,19 @@ def report(results: dict, soaked: dict, micro, load_before, load_after, seconds)
         f"warm-up, every {SOAK_SAMPLE_SECONDS:.0f} s (MB): {' '.join(f'{m:.0f}' for m in rss)} "
         f"({growth:+.1%})"
     )
+    plain, shadow = shadowed["tabml"], shadowed["tabml+shadow"]
+    ratio = shadow.pct(99) / plain.pct(99)
+    print(f"\n| shadow overhead, single c=8 ({SHADOW_ROUNDS} turns of {seconds:.0f} s) | req/s "
+          "| p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|")  # fmt: skip
+    for label, r in (("tabml", plain), ("tabml with a shadow model", shadow)):
+        print(f"| {label} | {r.rps:.0f} | {r.pct(50):.2f} | {r.pct(99):.2f} | {r.errors} |")
+    print(
+        f"\np99 with a shadow / without: {ratio:.2f}x "
+        f"(p50 {shadow.pct(50) / plain.pct(50):.2f}x, req/s {shadow.rps / plain.rps:.2f}x)"
+    )
     checks = [
+        ("p99 at c=8 with a shadow <= 1.3x without", ratio <= GOALS["shadow_p99_ratio"]),
+        ("no errors with a shadow", shadow.errors == 0),
         ("throughput at c=8 >= 2x batching",
          ours["single c=8"].rps / batching["single c=8"].rps >= GOALS["throughput_ratio"]),
         ("throughput at c=32 >= 2x batching",
@@ -371,16 +441,19 @@ def main() -> None:
         port = free_port()
         servers = targets(port, work, frame)
         results = {}
-        for target in servers:
+        plain, shadowed_target = servers[0], servers[1]
+        for target in (s for s in servers if s is not shadowed_target):
             print(f"{target.name}: {shlex.join(target.cmd)}", flush=True)
             results[target.name] = measure(target, port, args.seconds, args.warmup, work)
+        print(f"shadow overhead: {shlex.join(shadowed_target.cmd)}", flush=True)
+        shadowed = shadow_overhead(plain, shadowed_target, port, args.seconds, args.warmup, work)
         print(f"soak: tabml at concurrency 16, {args.soak_warmup:.0f} + {args.soak_seconds:.0f} s")
         soaked = soak(servers[0], port, args.soak_seconds, args.soak_warmup, work)
         soaked.update(warmup=args.soak_warmup, seconds=args.soak_seconds)
     micro = in_process(frame)
     load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
     with recorded("serve", "make bench-serve"):
-        ok = report(results, soaked, micro, load_before, load_after, args.seconds)
+        ok = report(results, soaked, micro, load_before, load_after, args.seconds, shadowed)
     sys.exit(0 if ok else 1)
 
 

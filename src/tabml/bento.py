@@ -1,9 +1,12 @@
 """`make bento`: import the pipeline's model into the BentoML store, then build the bento.
 
 python -m tabml.bento [--model M] [--train T --valid V --test T] [--metrics M] [--no-build] \
-    [--tag-out build/bento-tag]
+    [--tag-out build/bento-tag] [--shadow FILE|TAG]
 
 The model, splits and metrics default to the files params.yaml's `paths` names.
+`--shadow` (default: params.yaml's `serve.shadow_model`, empty for none) names a second model
+that the service scores off the request path: a model file, imported like the model, or the
+exact tag of a model already in the store. The bento holds both and pins both tags.
 
 The bento's Python packages are named in bentofile.yaml and pinned here, at build time, to the
 versions uv.lock resolves, so a dependency bump is one reviewed change of the lock.
@@ -104,8 +107,12 @@ def import_model(
         "model_md5": model_md5,
         **run_identity(model_md5, data, metrics_path),
     }
+    # BentoML's metadata holds no null: a model no MLflow run logged (a shadow candidate
+    # trained elsewhere) goes in without run and commit.
+    meta = {k: v for k, v in meta.items() if v is not None}
     with tempfile.TemporaryDirectory() as tmp:
         facts = export(pipeline, holdout, Path(tmp), nullable_features(features))
+        facts = {k: v for k, v in facts.items() if v is not None}
         with bentoml.models.create(tag, metadata={**meta, **facts}) as model:
             for path in Path(tmp).iterdir():
                 (Path(model.path) / path.name).write_bytes(path.read_bytes())
@@ -122,10 +129,39 @@ def example_record(frame: pd.DataFrame) -> str:
     return (complete if len(complete) else frame).head(1).to_json(orient="records")[1:-1]
 
 
-def bento_args(tag: str, params: Params) -> list[str]:
-    """`--arg` options of `bentoml build/serve`: the model tag and the `serve` section."""
-    settings = {k: v for k, v in asdict(params.serve).items() if k != "model_name"}
-    return [f"--arg=model_tag={tag}", *(f"--arg={k}={v}" for k, v in settings.items())]
+def bento_args(tag: str, params: Params, shadow_tag: str = "") -> list[str]:
+    """`--arg` options of `bentoml build/serve`: the model tags and the `serve` section."""
+    skipped = ("model_name", "shadow_model")  # the tags are passed resolved
+    settings = {k: v for k, v in asdict(params.serve).items() if k not in skipped}
+    shadow = [f"--arg=shadow_model_tag={shadow_tag}"] if shadow_tag else []
+    return [f"--arg=model_tag={tag}", *shadow, *(f"--arg={k}={v}" for k, v in settings.items())]
+
+
+def shadow_tag(
+    shadow: str, splits: dict[str, str | Path], metrics_path: str | Path | None, params: Params
+) -> str:
+    """The exact tag of the shadow model: a model file is imported, a tag must be in the store."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    if not shadow:
+        return ""
+    if Path(shadow).is_file():
+        return import_model(shadow, splits, metrics_path, params)
+    name, _, version = shadow.partition(":")
+    if not name or not version or version == "latest" or "/" in shadow:
+        raise DataError(
+            f"shadow model '{shadow}' is neither a model file nor an exact 'name:version' tag; "
+            "name a trained model file or a tag from `bentoml models list`."
+        )
+    try:
+        bentoml.models.get(shadow)
+    except NotFound:
+        raise DataError(
+            f"shadow model {shadow} is not in the BentoML store; import its file with "
+            "`python -m tabml.bento --model FILE --no-build`, or pass the file instead."
+        ) from None
+    return shadow
 
 
 def normalise(name: str) -> str:
@@ -177,7 +213,7 @@ def pinned_bentofile(bentofile: str | Path, lock_path: str | Path) -> dict[str, 
     return spec
 
 
-def build(tag: str, params: Params) -> str:
+def build(tag: str, params: Params, shadow: str = "") -> str:
     """`bentoml build` with the exact model tag and uv.lock's versions; return the bento tag."""
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "bentofile.yaml"
@@ -190,7 +226,7 @@ def build(tag: str, params: Params) -> str:
             str(spec),
             "-o",
             "tag",
-            *bento_args(tag, params),
+            *bento_args(tag, params, shadow),
         )
     return printed.rpartition("__tag__:")[2].strip()
 
@@ -201,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ap.add_argument(f"--{name}", help=f"default: paths.{name}")
     ap.add_argument("--no-build", action="store_true", help="import the model only")
     ap.add_argument("--tag-out", help="file to write the built bento's tag to")
+    ap.add_argument("--shadow", help="model file or exact tag; default: serve.shadow_model")
     args = ap.parse_args(argv)
     params = load_params(args.params)
     model, train, valid, test, metrics = (
@@ -208,10 +245,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     if not Path(model).exists():
         raise DataError(f"{model}: no trained model; run `make repro` first.")
-    tag = import_model(model, {"train": train, "valid": valid, "test": test}, metrics, params)
+    splits = {"train": train, "valid": valid, "test": test}
+    shadow = args.shadow if args.shadow is not None else params.serve.shadow_model
+    shadow = shadow_tag(shadow, splits, None, params)  # before the model: a bad name fails fast
+    tag = import_model(model, splits, metrics, params)
     print(f"model: {tag}")
+    if shadow:
+        print(f"shadow: {shadow}")
     if not args.no_build:
-        bento = build(tag, params)
+        bento = build(tag, params, shadow)
         print(f"bento: {bento}")
         if args.tag_out:
             Path(args.tag_out).parent.mkdir(parents=True, exist_ok=True)

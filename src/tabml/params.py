@@ -122,6 +122,7 @@ class ServeParams:
     prediction_log: str = "logs/predictions"
     log_rotate_mb: float = 64.0
     log_rotate_seconds: float = 3600.0
+    shadow_model: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The MLflow model registry: register the pipeline's model and move the environment aliases.
 
     python -m tabml.registry register [--model M] [--lock dvc.lock]
-    python -m tabml.registry promote --alias staging --version 3 [--pushgateway URL]
+    python -m tabml.registry promote --alias staging --version 3 [--shadow-report shadow.json]
+        [--pushgateway URL]
     python -m tabml.registry rollback --alias production [--pushgateway URL]
     python -m tabml.registry show
     python -m tabml.registry tracked [--model M]   # exit 1: no run logged it
@@ -9,9 +10,11 @@
 A version is registered once per model file (tag `model_md5`) and carries the lineage of its run:
 `git_commit`, the data hashes and `run_id`. Moving alias `A` first copies its old target to
 `A-previous`, so the version that served before can always be restored. `--model` defaults to
-params.yaml's `paths.model`. With `--pushgateway`, promote and rollback push
-`tabml_registry_alias_info{alias, model_tag}` there, which the alert TabmlModelNotProduction
-compares with what the service runs (docs/alerts.md).
+params.yaml's `paths.model`. A promotion cites the shadow report (`make shadow-report`) when it
+compared the promoted version: its figures become the version's tag `<alias>.shadow_report`.
+With `--pushgateway`, promote and rollback push `tabml_registry_alias_info{alias, model_tag}`
+there, which the alert TabmlModelNotProduction compares with what the service runs
+(docs/alerts.md).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tabml import cli, lineage, pushmetrics, tracking
-from tabml.io import DataError, file_md5
+from tabml.io import DataError, file_md5, read_json
 from tabml.params import load_params
 
 ALIASES = ("staging", "production")  # the environments a model version is promoted to
@@ -85,6 +88,29 @@ def promote(name: str, alias: str, version: str) -> str | None:
     return previous
 
 
+def cite_shadow_report(name: str, alias: str, version: str, report: dict[str, Any]) -> bool:
+    """Tag `version` with the shadow report's figures if the report compared it."""
+    from mlflow.tracking import MlflowClient
+
+    tracking.configure()
+    client = MlflowClient()
+    md5 = client.get_model_version(name, version).tags.get(tracking.MODEL_HASH_TAG)
+    compared = {report["model_version"].partition(":")[2]: "served",
+                report["shadow_model_version"].partition(":")[2]: "shadow"}  # fmt: skip
+    if md5 not in compared:
+        log.warning("the shadow report compared other models; version %s cites none", version)
+        return False
+    cited = (
+        f"the {compared[md5]} model of the shadow report on {report['shadow_scored']} records, "
+        f"{report['start']} to {report['stop']}: same decision on {report['agreement']:.1%}, "
+        f"score PSI {report['psi']:.3f} ({report['shadow_model_version']} beside "
+        f"{report['model_version']})"
+    )
+    client.set_model_version_tag(name, version, f"{alias}.shadow_report", cited)
+    log.info("version %s cites the shadow report: %s", version, cited)
+    return True
+
+
 def rollback(name: str, alias: str) -> str:
     """Point `alias` back at `<alias>-previous`."""
     from mlflow.tracking import MlflowClient
@@ -131,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--alias")
     ap.add_argument("--version")
     ap.add_argument("--pushgateway", help="push the alias's model tag there (promote, rollback)")
+    ap.add_argument(
+        "--shadow-report", help="shadow.json of `make shadow-report`, cited if present"
+    )
     args = ap.parse_args(argv)
     params = load_params(args.params)
     args.model = args.model or params.paths.model
@@ -148,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         promote(name, args.alias, args.version)
         if args.pushgateway:
             push_alias(name, args.alias, args.pushgateway)
+        if args.shadow_report:
+            cite_shadow_report(name, args.alias, args.version, read_json(args.shadow_report))
     elif args.command == "tracked":
         tracking.configure()
         if tracking.find_run(file_md5(args.model)) is None:

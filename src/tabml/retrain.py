@@ -11,7 +11,8 @@ the newest `retrain.window_rows` rows of the source and the drift reference
 (`drift.reference_*`) to their training part; `params.yaml` keeps its comments and key order.
 `compare` scores both models on the new test split, the newest rows, and decides whether a pull
 request is opened; the candidate and the holdout default to params.yaml's `paths.model` and
-`paths.test`, what the pipeline just produced.
+`paths.test`, what the pipeline just produced. The body names the retrained model as the shadow
+for staging, with the commands that deploy it there beside the model in service.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.tokens import CommentToken
 from ruamel.yaml.util import load_yaml_guess_indent
 
-from tabml import cli, production_model
+from tabml import cli, lineage, production_model
 from tabml.evaluate import compute_metrics
 from tabml.ingest import read_source
 from tabml.io import DataError, atomic_open, read_json, read_parquet, write_json
@@ -191,9 +192,27 @@ def to_markdown(result: dict[str, Any], window: dict[str, Any] | None, monitor: 
             f"| {key} | {old:,.{digits}f} | {new:,.{digits}f} | {new - old:+,.{digits}f} |"
         )
     lines.append(f"\nPositive rate of the holdout: {m['retrained']['positive_rate']:.1%}.")
+    if result.get("candidate"):
+        lines += shadow_lines(result["candidate"]["model_tag"], result["candidate"]["path"])
     if monitor:
         lines += ["", monitor.replace("## Drift monitor", "### Drift of the newest data")]
     return "\n".join(lines) + "\n"
+
+
+def shadow_lines(tag: str, path: str) -> list[str]:
+    """How to run the retrained model as staging's shadow before the merge."""
+    copy = "build/shadow/candidate.joblib"
+    return [
+        "", "### Shadow on staging", "",
+        f"The retrained model `{tag}` can score staging's traffic beside the model in service, "
+        "answering nothing, before this pull request is merged. From the default branch:", "",
+        "```bash",
+        f"dvc get . {path} --rev <this pull request's branch> -o {copy}",
+        f"make image deploy ENV=staging SHADOW={copy}",
+        "```", "",
+        "then `make shadow-report PREDICTION_LOG=<staging's prediction log>`; `make promote` "
+        "cites the report when it compared the promoted version.",
+    ]  # fmt: skip
 
 
 def github_output(**values: Any) -> None:
@@ -232,7 +251,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         source = Path(args.production)
         info = read_json(source / "production.json")
         drift = args.drift.strip().lower() == "true"
-        candidate = load_model(args.candidate or params.paths.model)
+        candidate_path = args.candidate or params.paths.model
+        candidate = load_model(candidate_path)
         holdout = read_parquet(args.holdout or params.paths.test)
         result = compare(load_model(source / "model.joblib"), candidate, holdout, params, info,
                          drift)  # fmt: skip
@@ -246,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             text = Path(args.monitor).read_text(encoding="utf-8")
             # Its plots are files of this run, not of the pull request: leave them out.
             monitor = "\n".join(s for s in text.splitlines() if not s.startswith("!["))
+        result["candidate"] = {"model_tag": lineage.model_tag(params, candidate_path),
+                               "path": str(candidate_path)}  # fmt: skip
         write_json(result, out / "comparison.json")
         with atomic_open(out / "body.md") as fh:
             fh.write(to_markdown(result, window, monitor))

@@ -2,6 +2,7 @@
 
 make bento                                        # import the model, build the bento
 bentoml serve tabml.service:Scorer --arg model_tag=tabml:<md5>   # or serve the bento
+    [--arg shadow_model_tag=tabml:<md5>]          # a second model, scored off the request path
 """
 
 import os
@@ -13,9 +14,10 @@ from pydantic import Field
 from tabml.serving import faults
 from tabml.serving.contract import BatchPrediction, Identity, Prediction
 from tabml.serving.observe import RequestGuard
-from tabml.serving.runtime import Engine, Settings, client_model, closed_input
+from tabml.serving.runtime import Engine, Settings, client_model, closed_input, shadow_model_tag
 
 settings = bentoml.use_arguments(Settings)
+shadow_tag = shadow_model_tag(settings)  # empty: no shadow
 Client = client_model(settings.model_tag)  # the model's features, typed by the pandera schema
 Batch = Annotated[list[Client], Field(min_length=1, max_length=settings.max_batch)]
 
@@ -32,9 +34,10 @@ Batch = Annotated[list[Client], Field(min_length=1, max_length=settings.max_batc
 )
 class Scorer:
     model = bentoml.models.BentoModel(settings.model_tag)
+    shadow = bentoml.models.BentoModel(shadow_tag) if shadow_tag else None
 
     def __init__(self) -> None:
-        self.engine = Engine(self.model, settings)
+        self.engine = Engine(self.model, settings, self.shadow)
 
     @bentoml.api(input_spec=closed_input(client=Client))
     async def score(self, client: Client) -> Prediction:  # type: ignore[valid-type]

@@ -22,6 +22,13 @@ CASES = {
     "monitor, log is a file": (
         ["monitor", "PREDICTION_LOG=README.md"], {}, ["README.md is not a directory"],
     ),
+    "shadow-report, missing log directory": (
+        ["shadow-report", "PREDICTION_LOG=no/such/dir"], {},
+        ["no/such/dir: no such prediction log directory", "PREDICTION_LOG="],
+    ),
+    "shadow-report, bad window": (
+        ["shadow-report", "PREDICTION_LOG=no/such/dir", "LOG_LAST=0"], {}, ["LOG_LAST=0"],
+    ),
     "serve, port not a number": (["serve", "PORT=30OO"], {}, ["PORT='30OO'", "PORT=3000"]),
     "serve, prediction log is a file": (
         ["serve"], {"TABML_PREDICTION_LOG": "README.md"},

@@ -259,6 +259,12 @@ def test_compare_opens_a_pull_request_only_on_gain_or_drift(params, tiny, tiny_m
     tied = retrain.compare(model, model, tiny, params, info, drift=False)
     assert tied["gain"] == 0 and tied["open_pr"] is False
     assert "no gain" in retrain.to_markdown(tied, None, "")
+    assert "Shadow on staging" not in retrain.to_markdown(tied, None, "")
+    tied["candidate"] = {"model_tag": "tabml:0123", "path": "models/model.joblib"}
+    body = retrain.to_markdown(tied, None, "")
+    assert "`tabml:0123`" in body
+    assert "make image deploy ENV=staging SHADOW=build/shadow/candidate.joblib" in body
+    assert "dvc get . models/model.joblib --rev" in body
     drifted = retrain.compare(model, model, tiny, params, info, drift=True)
     assert drifted["open_pr"] is True and drifted["reasons"] == ["the monitor found drift"]
     # A production model fitted on shuffled labels loses to the one fitted on the real ones.

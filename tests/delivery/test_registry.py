@@ -93,3 +93,21 @@ def test_registry_cli_tracked_says_whether_a_run_logged_the_model(pipeline, stor
     done = pipeline.run("python", "-m", "tabml.registry", "tracked", env=empty, check=False)
     assert done.returncode == 1
     assert Path(pipeline.path / "models/model.joblib").exists()
+
+
+def test_promotion_cites_the_shadow_report_that_compared_the_version(pipeline, store):
+    model, lock = pipeline.path / "models/model.joblib", pipeline.path / "dvc.lock"
+    version = str(registry.register(str(model), str(lock), NAME).version)
+    registry.promote(NAME, "staging", version)
+    report = {"model_version": "tabml:0123", "shadow_model_version": f"tabml:{file_md5(model)}",
+              "shadow_scored": 1200, "start": "2026-01-01T00:00:00+00:00",
+              "stop": "2026-01-02T00:00:00+00:00", "agreement": 0.9712, "psi": 0.0412}  # fmt: skip
+    assert registry.cite_shadow_report(NAME, "staging", version, report)
+    cited = MlflowClient(store).get_model_version(NAME, version).tags["staging.shadow_report"]
+    assert cited.startswith("the shadow model of the shadow report on 1200 records")
+    assert "97.1%" in cited and "PSI 0.041" in cited
+    other = {**report, "shadow_model_version": "tabml:4567"}
+    assert not registry.cite_shadow_report(NAME, "production", version, other)
+    assert (
+        "production.shadow_report" not in MlflowClient(store).get_model_version(NAME, version).tags
+    )

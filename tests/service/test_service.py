@@ -14,7 +14,7 @@ import pytest
 from tabml.io import file_md5
 from tabml.params import load_params
 from tabml.serving.inference import TOLERANCE
-from tabml.serving.predlog import read_log
+from tabml.serving.predlog import RESERVED, read_log
 
 pytestmark = pytest.mark.slow
 
@@ -126,7 +126,10 @@ def test_prediction_log_holds_each_scored_record(service, trained):
     logged = log[log["probability"].isin(wanted)]
     assert len(logged) >= len(rows)
     assert set(logged["model_version"]) == {service.bento.model_tag}
-    assert list(logged.columns) == ["time", "model_version", "probability", "decision", *features]
+    assert list(logged.columns) == [*RESERVED, *features]
+    assert logged["latency_ms"].gt(0).all()
+    assert logged["shadow_model_version"].isna().all()  # the session's bento has no shadow
+    assert logged["shadow_probability"].isna().all()
     assert str(logged["time"].dtype) == "datetime64[us, UTC]"
     logged_rows = json.loads(logged[features].to_json(orient="records"))
     assert all(row in logged_rows for row in rows)

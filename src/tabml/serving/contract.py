@@ -171,6 +171,7 @@ class Identity(BaseModel):
     git_dirty: bool | None
     data: dict[str, str] = Field(description="md5 of the data the model was trained on")
     metrics: dict[str, float]
+    shadow_model_tag: str | None = Field(None, description="the model scored in shadow, if any")
 
 
 # pydantic error type -> reason label of the rejected-requests metric.

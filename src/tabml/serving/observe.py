@@ -8,7 +8,10 @@ Metrics (served with BentoML's own on `/metrics`):
   `out_of_range`, `unknown_category`, `empty_batch`, `batch_too_large`, `body_too_large`,
   `missing_content_type`, `unsupported_media_type`, `invalid`);
 - `tabml_prediction_log_dropped_total`: records the prediction log could not keep up with;
-- `tabml_model_info{model_tag, runtime, mlflow_run_id, git_commit}`: always 1, says what runs.
+- `tabml_model_info{model_tag, runtime, mlflow_run_id, git_commit}`: always 1, says what runs;
+- with a shadow model: `tabml_shadow_scored_total` and `tabml_shadow_dropped_total` (records
+  the shadow scored, and dropped because its queue was full), `tabml_shadow_latency_seconds`
+  (its scoring call per queued batch) and `tabml_shadow_model_info{model_tag}`.
 
 A refused request is one WARNING line (endpoint, status, reason and the fields named, never a
 value) and a count; BentoML's own ERROR line with a traceback stays for server errors only, so
@@ -36,6 +39,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 SCORE_BUCKETS = tuple(round(b, 2) for b in np.linspace(0.05, 1.0, 20))
+# Scoring a batch takes from a tenth of a millisecond (one record, ONNX) to about a second.
+LATENCY_BUCKETS = (1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 # A field name goes into the log only if it looks like one: a client picks the names of the
 # fields it sends, and a "name" may be a value, a secret or a line break in disguise.
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
@@ -67,6 +72,21 @@ def metrics() -> dict[str, Any]:
             "tabml_model_info",
             "The model this service runs (always 1)",
             ["model_tag", "runtime", "mlflow_run_id", "git_commit"],
+            multiprocess_mode="max",
+        ),
+        "shadow_scored": prom.Counter("tabml_shadow_scored", "Records the shadow model scored"),
+        "shadow_dropped": prom.Counter(
+            "tabml_shadow_dropped", "Records the shadow model dropped: its queue was full"
+        ),
+        "shadow_latency": prom.Histogram(
+            "tabml_shadow_latency_seconds",
+            "The shadow model's scoring call, per queued batch",
+            buckets=LATENCY_BUCKETS,
+        ),
+        "shadow_info": prom.Gauge(
+            "tabml_shadow_model_info",
+            "The shadow model this service runs beside its model (always 1)",
+            ["model_tag"],
             multiprocess_mode="max",
         ),
     }

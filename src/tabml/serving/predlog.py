@@ -4,7 +4,11 @@ Format (read it with `read_log`, or `pandas.read_parquet` per file):
 
 - a directory of Parquet files `predictions-<UTC start>-<pid>-<n>.parquet`, one row per scored
   record: `time` (timestamp, UTC), `model_version` (exact model tag), `probability`, `decision`,
-  then one column per model feature, as sent (the types of the training data);
+  `latency_ms` (the model's scoring call for the record's request), the shadow model's
+  `shadow_model_version`, `shadow_probability`, `shadow_decision` and `shadow_latency_ms`
+  (null without a shadow; a shadow tag with a null probability is a record the shadow
+  dropped), then one column per model feature, as sent (the types of the training data).
+  Logs written before the latency and shadow columns existed lack them;
 - a file is written as `<name>.parquet.part` and renamed to `<name>.parquet` once closed (at
   `rotate_bytes`, after `rotate_seconds`, or at shutdown): readers take `*.parquet` only and
   never see a half-written file; sorting names sorts by time.
@@ -31,7 +35,13 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
-RESERVED = ("time", "model_version", "probability", "decision")
+RESERVED = (
+    "time", "model_version", "probability", "decision", "latency_ms",
+    "shadow_model_version", "shadow_probability", "shadow_decision", "shadow_latency_ms",
+)  # fmt: skip
+# The shadow's part of a record: its model tag, probabilities, decisions and seconds, or the tag
+# alone (then None, None, None) when the shadow dropped the record.
+Shadow = tuple[str, np.ndarray | None, np.ndarray | None, float | None]
 SUFFIX = ".parquet"
 PART = ".part"
 
@@ -79,15 +89,26 @@ class PredictionLog:
         probabilities: np.ndarray,
         decisions: np.ndarray,
         model_version: str,
+        *,
+        seconds: float | None = None,
+        shadow: Shadow | None = None,
+        stamp: int | None = None,
     ) -> None:
-        """Queue a scored batch (never blocks; drops the batch if the writer is too far behind)."""
+        """Queue a scored batch (never blocks; drops the batch if the writer is too far behind).
+
+        Args:
+            seconds: how long the model took to score the batch.
+            shadow: the shadow model's result for the same records.
+            stamp: when the batch was scored (microseconds since the epoch); default now.
+        """
         n = len(probabilities)
-        stamp = time.time_ns() // 1000
+        stamp = time.time_ns() // 1000 if stamp is None else stamp
+        item = (stamp, columns, probabilities, decisions, model_version, seconds, shadow)
         with self._lock:
             accepted = self._pending + n <= self.max_pending
             if accepted:
                 self._pending += n
-                self._buffer.append((stamp, columns, probabilities, decisions, model_version))
+                self._buffer.append(item)
                 full = self._pending >= self.flush_rows
         if not accepted:
             if self.on_drop:
@@ -130,15 +151,26 @@ class PredictionLog:
         import pyarrow as pa
 
         merged: dict[str, list[Any]] = {key: [] for key in (*RESERVED, *self.features)}
-        for stamp, columns, probabilities, decisions, model_version in batch:
+        for stamp, columns, probabilities, decisions, model_version, seconds, shadow in batch:
             n = len(probabilities)
             merged["time"] += [stamp] * n
             merged["model_version"] += [model_version] * n
             merged["probability"] += probabilities.tolist()
             merged["decision"] += decisions.tolist()
+            merged["latency_ms"] += [None if seconds is None else seconds * 1e3] * n
+            tag, shadow_p, shadow_d, shadow_s = shadow or (None, None, None, None)
+            merged["shadow_model_version"] += [tag] * n
+            merged["shadow_probability"] += [None] * n if shadow_p is None else shadow_p.tolist()
+            merged["shadow_decision"] += [None] * n if shadow_d is None else shadow_d.tolist()
+            merged["shadow_latency_ms"] += [None if shadow_s is None else shadow_s * 1e3] * n
             for name in self.features:
                 merged[name] += columns[name]
-        arrays = {k: pa.array(v) for k, v in merged.items()}
+        # The reserved columns' types are fixed: a first batch with no shadow (all null) must
+        # not give the file a column type that a later shadow score cannot fill.
+        types = {"time": pa.int64(), "decision": pa.bool_(), "shadow_decision": pa.bool_()}
+        types |= {k: pa.string() for k in ("model_version", "shadow_model_version")}
+        types |= {k: pa.float64() for k in RESERVED if k not in types}
+        arrays = {k: pa.array(v, type=types.get(k)) for k, v in merged.items()}
         arrays["time"] = arrays["time"].cast(pa.timestamp("us", tz="UTC"))
         table = pa.table(arrays)
         return table if self._schema is None else table.cast(self._schema)

@@ -1,7 +1,8 @@
 """What the service does per request, kept out of `service.py` so that file stays a summary.
 
 `Settings` are the bento's arguments (`bentoml build/serve --arg key=value`, set from the
-`serve` section of `params.yaml` by `python -m tabml.bento`); `Engine` scores, logs and counts.
+`serve` section of `params.yaml` by `python -m tabml.bento`); `Engine` scores, logs and counts,
+and hands each scored batch to the shadow model, if there is one (`tabml.serving.shadow`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import logging
 import operator
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,12 +23,17 @@ from tabml.serving import observe
 from tabml.serving.contract import BatchPrediction, Identity, Prediction, request_model
 from tabml.serving.inference import load_scorer
 from tabml.serving.predlog import PredictionLog
+from tabml.serving.shadow import ShadowQueue
 
 log = logging.getLogger(__name__)
 
 # Where the bento runs decides where its log goes: these override the bento's arguments.
 LOG_DIR_ENV = "TABML_PREDICTION_LOG"
 LOG_ROTATE_ENV = "TABML_PREDICTION_LOG_ROTATE_SECONDS"
+# The shadow model tag where the bento runs: unset or empty keeps the bento's, `none` turns the
+# shadow off, a tag must name a model the bento holds.
+SHADOW_ENV = "TABML_SHADOW_MODEL"
+SHADOW_OFF = "none"
 
 
 class Settings(BaseModel):
@@ -39,14 +46,26 @@ class Settings(BaseModel):
     prediction_log: str = "logs/predictions"
     log_rotate_mb: float = Field(64.0, gt=0)
     log_rotate_seconds: float = Field(3600.0, gt=0)
+    shadow_model_tag: str = Field("", description="exact tag of a model scored in shadow")
+    shadow_queue: int = Field(10_000, ge=1, description="records waiting for the shadow, at most")
 
-    @field_validator("model_tag")
+    @field_validator("model_tag", "shadow_model_tag")
     @classmethod
-    def _exact(cls, tag: str) -> str:
+    def _exact(cls, tag: str, info: Any) -> str:
+        if not tag and info.field_name == "shadow_model_tag":
+            return tag
         name, _, version = tag.partition(":")
         if not name or not version or version == "latest":
-            raise ValueError(f"model_tag must be an exact 'name:version' tag, not '{tag}'")
+            raise ValueError(f"{info.field_name} must be an exact 'name:version' tag, not '{tag}'")
         return tag
+
+
+def shadow_model_tag(settings: Settings) -> str:
+    """The shadow model's tag, `TABML_SHADOW_MODEL` overriding the bento's; empty for none."""
+    tag = os.environ.get(SHADOW_ENV, "").strip() or settings.shadow_model_tag
+    if tag.lower() == SHADOW_OFF:
+        return ""
+    return Settings(model_tag=settings.model_tag, shadow_model_tag=tag).shadow_model_tag
 
 
 def stored_model(tag: str) -> Any:
@@ -87,7 +106,7 @@ def closed_input(**fields: Any) -> type:
 class Engine:
     """Scores clients with the stored model, logs each scored record and counts them."""
 
-    def __init__(self, model: Any, settings: Settings) -> None:
+    def __init__(self, model: Any, settings: Settings, shadow: Any = None) -> None:
         meta = model.info.metadata
         self.tag = str(model.tag)
         self.threshold = float(meta["threshold"])
@@ -121,16 +140,57 @@ class Engine:
             rotate_seconds=float(os.environ.get(LOG_ROTATE_ENV, settings.log_rotate_seconds)),
             on_drop=metrics["dropped"].inc,
         )
+        self.shadow: ShadowQueue | None = None
+        if shadow is not None:
+            self._start_shadow(shadow, settings.shadow_queue, metrics)
+
+    def _start_shadow(self, model: Any, max_pending: int, metrics: dict[str, Any]) -> None:
+        meta = model.info.metadata
+        missing = sorted(set(self.features) - set(meta["features"]))
+        if missing:
+            raise ValueError(f"shadow model {model.tag} lacks the features {missing}")
+        self.shadow_tag = str(model.tag)
+        self.shadow_threshold = float(meta["threshold"])
+        scorer = load_scorer(Path(model.path), meta["runtime"])
+        metrics["shadow_info"].labels(self.shadow_tag).set(1)
+        self._scored, self._dropped = metrics["shadow_scored"], metrics["shadow_dropped"]
+        self._shadow_latency = metrics["shadow_latency"]
+        self.shadow = ShadowQueue(scorer.score, self._shadow_done, max_pending=max_pending)
+        self.identity.shadow_model_tag = self.shadow_tag
+        log.info("shadow model %s scores every record off the request path", self.shadow_tag)
+
+    def _shadow_done(self, item: tuple, probabilities: np.ndarray | None, seconds: float | None):
+        stamp, columns, main, decisions, main_seconds = item
+        if probabilities is None:
+            shadow = (self.shadow_tag, None, None, None)
+        else:
+            self._scored.inc(len(probabilities))
+            self._shadow_latency.observe(seconds)
+            shadow = (self.shadow_tag, probabilities, probabilities >= self.shadow_threshold,
+                      seconds)  # fmt: skip
+        self.log.write(columns, main, decisions, self.tag, seconds=main_seconds, shadow=shadow,
+                       stamp=stamp)  # fmt: skip
 
     def _score(self, records: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         # One C-level pass per record, then a transpose: several times faster than a lookup
         # per value in Python.
         rows = map(self._values, records)
         columns = dict(zip(self.features, map(list, zip(*rows, strict=True)), strict=True))
+        start = time.perf_counter()
         probabilities = self.scorer.score(columns)
+        seconds = time.perf_counter() - start
         decisions = probabilities >= self.threshold
         observe.observe(probabilities, decisions)
-        self.log.write(columns, probabilities, decisions, self.tag)
+        if self.shadow is None:
+            self.log.write(columns, probabilities, decisions, self.tag, seconds=seconds)
+            return probabilities, decisions
+        # The log row waits for the shadow's score; a full queue logs the record without it.
+        stamp = time.time_ns() // 1000
+        item = (stamp, columns, probabilities, decisions, seconds)
+        if not self.shadow.submit(columns, len(probabilities), item):
+            self._dropped.inc(len(probabilities))
+            self.log.write(columns, probabilities, decisions, self.tag, seconds=seconds,
+                           shadow=(self.shadow_tag, None, None, None), stamp=stamp)  # fmt: skip
         return probabilities, decisions
 
     def score_one(self, record: Mapping[str, Any]) -> Prediction:
@@ -152,4 +212,6 @@ class Engine:
         )
 
     def close(self) -> None:
+        if self.shadow is not None:
+            self.shadow.close()  # first: its last results go to the log
         self.log.close()
