@@ -118,7 +118,9 @@ def mlflow_production(
     if not uri.startswith(("http://", "https://")):
         # GitHub gives a fork's pull request no repository variables: the server may well exist.
         return Production(uri, model_name, "fork" if from_fork else "no-server")
-    problem = tracking.unanswered(uri, settings or TrackingParams())
+    settings = settings or TrackingParams()
+    tracking.limit_requests(settings)
+    problem = tracking.unanswered(uri, settings)
     if problem:
         log.warning("the MLflow tracking server %s (MLFLOW_TRACKING_URI) %s", uri, problem)
         return Production(uri, model_name, "error", error=f"the server {problem}")

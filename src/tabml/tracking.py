@@ -33,11 +33,7 @@ def unanswered(uri: str, settings: TrackingParams) -> str | None:
     """Why the tracking server at `uri` is unusable, or None: a local store always is usable.
 
     MLflow's own client waits 120 s per request and retries 7 times; a server that does not
-    answer its /health within `tracking.timeout_seconds` is reported at once instead, and
-    later requests get that timeout and `tracking.max_retries` (the MLFLOW_HTTP_REQUEST_*
-    variables, when set, win)."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(math.ceil(settings.timeout_seconds)))
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.max_retries))
+    answer its /health within `tracking.timeout_seconds` is reported at once instead."""
     if not uri.startswith(("http://", "https://")):
         return None
     try:
@@ -52,6 +48,13 @@ def unanswered(uri: str, settings: TrackingParams) -> str | None:
         return f"does not answer within {settings.timeout_seconds:g} s ({reason})"
 
 
+def limit_requests(settings: TrackingParams) -> None:
+    """Give MLflow's later requests `tracking.timeout_seconds` and `tracking.max_retries`
+    (the MLFLOW_HTTP_REQUEST_* variables, when set, win)."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(math.ceil(settings.timeout_seconds)))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.max_retries))
+
+
 def configure(settings: TrackingParams | None = None) -> str:
     """Point MLflow at the configured store and experiment; return the tracking URI.
 
@@ -60,6 +63,7 @@ def configure(settings: TrackingParams | None = None) -> str:
     import mlflow
 
     uri = tracking_uri()
+    limit_requests(settings or TrackingParams())
     problem = unanswered(uri, settings or TrackingParams())
     if problem:
         raise DataError(
