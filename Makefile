@@ -392,6 +392,7 @@ golden: repro  ## Record golden requests and their expected scores from the test
 
 deploy: setup  ## Deploy the serving image (IMAGE, default build/release.json) to ENV; roll back on failure
 	python -m tabml.deploy --env $(ENV) --golden $(BUILD)/golden.json \
+	  --record $(BUILD)/deploy-$(ENV).json \
 	  $(if $(IMAGE),--image $(IMAGE)) $(if $(DEPLOY_TARGET),--target $(DEPLOY_TARGET))
 
 smoke: setup  ## Smoke-test the service at URL against build/golden.json

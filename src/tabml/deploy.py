@@ -5,19 +5,24 @@
 `local` (the default, and what the tests use; tabml.deploy_local) runs the image under podman
 or Docker on this host, as a candidate on a side port first. `k8s` (tabml.deploy_kube) applies
 the kustomize overlay of the environment, production through a canary. Either target
-smoke-tests the release and rolls back on failure, and a failed release exits non-zero, so the
-registry alias never moves (`make promote` runs only after `make deploy` succeeds).
+smoke-tests the release, judges it by live metrics when deploy.prometheus_url is set
+(tabml.canary), and rolls back on failure; a failed release exits non-zero, so the registry
+alias never moves (`make promote` runs only after `make deploy` succeeds). Every deploy writes
+its record (image, previous release, outcome, the canary analysis's queries, values and
+verdict) to `--record`, default build/deploy-<env>.json.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from tabml import cli, release
+from tabml.commands import CommandError
 from tabml.deploy_kube import deploy_k8s, render
 from tabml.deploy_local import deploy_local, rollback_local
-from tabml.io import DataError, read_json
+from tabml.io import DataError, read_json, write_json
 from tabml.params import load_params
 from tabml.smoke import ReleaseError
 
@@ -34,6 +39,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--target", choices=["local", "k8s"], help="default: deploy.target")
     ap.add_argument("--golden", default="build/golden.json")
     ap.add_argument("--rollback", action="store_true", help="restore the previous local release")
+    ap.add_argument("--record", help="deploy record to write (default: build/deploy-<env>.json)")
     args = ap.parse_args(argv)
     cfg = load_params(args.params).deploy
     if args.rollback:
@@ -44,7 +50,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise DataError(f"deploy needs an exact image tag, not '{image}'")
     target = args.target or cfg.target
     deploy = deploy_local if target == "local" else deploy_k8s
-    print(deploy(args.env, image, read_json(args.golden), cfg))
+    path = args.record or f"build/deploy-{args.env}.json"
+    record = {"env": args.env, "target": target, "image": image, "started": time.time()}
+    try:
+        message = deploy(args.env, image, read_json(args.golden), cfg, record)
+    except CommandError as exc:
+        record |= {"outcome": "failed", "message": str(exc)}
+        raise
+    else:
+        record |= {"outcome": "deployed", "message": message}
+        print(message)
+    finally:
+        if "outcome" in record:  # an unexpected error leaves the last record as it was
+            write_json(record | {"finished": time.time()}, path)
+            print(f"deploy record: {path}", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 Staging rolls out and is undone (`kubectl rollout undo`) if the smoke test fails. Production goes
 through the canary Deployment first: smoke-tested alone, then serving its share of traffic for
-`deploy.canary_seconds` and smoke-tested again, then promoted to the stable Deployment; a failure
-at any step scales the canary back to zero and leaves stable as it was.
+`deploy.canary_seconds` and smoke-tested again, then, when deploy.prometheus_url is set, judged
+against the stable pods over that interval by tabml.canary's queries (on the pods' `track`
+label), then promoted to the stable Deployment; a failure at any step scales the canary back to
+zero and leaves stable as it was.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from tabml import smoke
-from tabml.commands import output, run
+from tabml import canary, smoke
+from tabml.commands import CommandError, output, run
 from tabml.params import DeployParams
 from tabml.smoke import ReleaseError
 
@@ -65,8 +67,22 @@ def forwarded(namespace: str, service: str, port: int) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-def deploy_k8s(env: str, image: str, gold: dict, cfg: DeployParams) -> str:
-    """Apply the overlay; staging is undone on a failed smoke test, production goes by canary."""
+def judge_canary(namespace: str, cfg: DeployParams) -> dict | None:
+    """The canary analysis of the last `canary_seconds`, by the pods' `track` label."""
+    if not cfg.prometheus_url:
+        print("canary analysis skipped: deploy.prometheus_url is empty", flush=True)
+        return None
+    selectors = {t: canary.selector(namespace=namespace, track=t) for t in canary.TRACKS}
+    analysis = canary.analyse(cfg.prometheus_url.rstrip("/"), selectors, cfg.canary_seconds, cfg)
+    print(canary.summary(analysis), flush=True)
+    return analysis
+
+
+def deploy_k8s(
+    env: str, image: str, gold: dict, cfg: DeployParams, record: dict | None = None
+) -> str:
+    """Apply the overlay; staging is undone on a failed smoke test, production goes by canary.
+    `record` receives the canary analysis, for the deploy record."""
     ns, port = f"{cfg.namespace_prefix}{env}", cfg.ports[env]
     kubectl = ("kubectl", "-n", ns)
     stable = run(
@@ -77,12 +93,14 @@ def deploy_k8s(env: str, image: str, gold: dict, cfg: DeployParams) -> str:
         "jsonpath={.spec.template.spec.containers[0].image}",
         check=False,
     ).stdout.strip()
-    canary = env == "production" and bool(stable)
-    docs = render(env, image, stable if canary else None)
+    by_canary = env == "production" and bool(stable)
+    record = {} if record is None else record
+    record["previous"] = stable or None
+    docs = render(env, image, stable if by_canary else None)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as fh:
         yaml.safe_dump_all(docs, fh)
         run(*kubectl, "apply", "-f", fh.name)
-    if not canary:
+    if not by_canary:
         run(*kubectl, "rollout", "status", "deploy/tabml", f"--timeout={cfg.readiness_seconds}s")
         with forwarded(ns, "tabml", port) as url:
             failed = smoke.failures(url, gold, cfg)
@@ -108,6 +126,18 @@ def deploy_k8s(env: str, image: str, gold: dict, cfg: DeployParams) -> str:
             raise ReleaseError(
                 f"canary {image} failed its smoke test; production still serves {stable}."
             )
+    try:
+        analysis = judge_canary(ns, cfg)
+    except CommandError:  # Prometheus did not answer: no verdict is no promotion
+        run(*kubectl, "scale", "deploy/tabml-canary", "--replicas=0")
+        raise
+    record["analysis"] = analysis
+    if analysis and analysis["verdict"] == "roll back":
+        run(*kubectl, "scale", "deploy/tabml-canary", "--replicas=0")
+        raise ReleaseError(
+            f"canary analysis rolled back {image}: {analysis['failed']}; "
+            f"production still serves {stable}."
+        )
     run(*kubectl, "set", "image", "deploy/tabml", f"service={image}")
     run(*kubectl, "rollout", "status", "deploy/tabml", f"--timeout={cfg.readiness_seconds}s")
     run(*kubectl, "scale", "deploy/tabml-canary", "--replicas=0")

@@ -1,16 +1,18 @@
 """The `local` deploy target: the serving image under podman or Docker on this host.
 
 The image runs with the host network on the environment's 127.0.0.1 port. The release first
-runs as a candidate on a side port; only if its smoke test passes does it replace the running
-container, which is kept stopped as `<prefix>-<env>-previous`. If the swapped-in release then
-fails its smoke test, the previous container resumes.
+runs as a candidate on a side port; only if its smoke test passes, and then the canary analysis
+(tabml.canary, when deploy.prometheus_url is set and a release already runs) on replayed
+traffic, does it replace the running container, which is kept stopped as
+`<prefix>-<env>-previous`. If the swapped-in release then fails its smoke test, the previous
+container resumes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tabml import smoke
+from tabml import canary, replay, smoke
 from tabml.commands import CommandError, run
 from tabml.engine import engine
 from tabml.params import DeployParams
@@ -74,8 +76,30 @@ def check_engine(tool: str, image: str, name: str) -> None:
         raise CommandError(f"podman cannot prepare a container of {image}: {done.stderr.strip()}")
 
 
-def deploy_local(env: str, image: str, gold: dict, cfg: DeployParams) -> str:
-    """Candidate on a side port, smoke, swap, smoke again; roll back on any failure."""
+def analyse_canary(env: str, urls: dict[str, str], gold: dict, cfg: DeployParams, logs: Path):
+    """Replay recent requests to the canary and the stable, then judge them from Prometheus."""
+    if not cfg.prometheus_url:
+        print("canary analysis skipped: deploy.prometheus_url is empty", flush=True)
+        return None
+    records, source = replay.recent_records(logs, gold)
+    print(
+        f"canary analysis: replaying {source} to canary and stable, "
+        f"{cfg.canary_rate:g} requests a second each for {cfg.canary_seconds:g} s",
+        flush=True,
+    )
+    sent = replay.replay(urls, records, cfg.canary_rate, cfg.canary_seconds)
+    selectors = {track: canary.selector(env=env, track=track) for track in canary.TRACKS}
+    analysis = canary.analyse(cfg.prometheus_url.rstrip("/"), selectors, cfg.canary_seconds, cfg)
+    analysis |= {"replayed": source, "answered": sent}
+    print(canary.summary(analysis), flush=True)
+    return analysis
+
+
+def deploy_local(
+    env: str, image: str, gold: dict, cfg: DeployParams, record: dict | None = None
+) -> str:
+    """Candidate on a side port, smoke, canary analysis, swap, smoke again; roll back on any
+    failure. `record` receives the analysis, for the deploy record."""
     tool, port = engine(), cfg.ports[env]
     name = f"{cfg.container_prefix}-{env}"
     check_engine(tool, image, name)
@@ -84,9 +108,19 @@ def deploy_local(env: str, image: str, gold: dict, cfg: DeployParams) -> str:
     logs.mkdir(parents=True, exist_ok=True)
     logs.chmod(0o777)  # the service runs as its own user inside the container
     current = container_image(tool, name)
+    record = {} if record is None else record
+    record["previous"] = current
+    urls = {
+        "canary": f"http://127.0.0.1:{port + cfg.candidate_port_offset}",
+        "stable": f"http://127.0.0.1:{port}",
+    }
     start(tool, candidate, image, env, port + cfg.candidate_port_offset, logs)
     try:
-        failed = smoke.failures(f"http://127.0.0.1:{port + cfg.candidate_port_offset}", gold, cfg)
+        failed = smoke.failures(urls["canary"], gold, cfg)
+        if not failed and current:
+            record["analysis"] = analyse_canary(env, urls, gold, cfg, logs)
+        elif not failed:
+            print(f"canary analysis skipped: {env} runs no release to compare with", flush=True)
     finally:
         run(tool, "rm", "-f", "-t", "0", candidate, check=False)
     if failed:
@@ -94,6 +128,11 @@ def deploy_local(env: str, image: str, gold: dict, cfg: DeployParams) -> str:
         raise ReleaseError(
             f"{image} failed its smoke test as a candidate ({checks}); "
             f"{env} still serves {current or 'nothing'} on port {port}."
+        )
+    if (record.get("analysis") or {}).get("verdict") == "roll back":
+        raise ReleaseError(
+            f"canary analysis rolled back {image}: {record['analysis']['failed']}; "
+            f"{env} still serves {current} on port {port}."
         )
     if current:
         run(tool, "rm", "-f", "-t", "0", previous, check=False)

@@ -137,6 +137,12 @@ class DeployParams:
     namespace_prefix: str = "tabml-"
     canary_replicas: tuple[int, ...] = (1, 3)
     canary_seconds: float = 300.0
+    prometheus_url: str = ""
+    canary_rate: float = 20.0
+    canary_min_requests: int = 100
+    canary_max_error_ratio: float = 0.01
+    canary_max_latency_ratio: float = 1.5
+    canary_latency_slack_ms: float = 25.0
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,15 @@ from tabml.serving import faults
 
 def test_parse_reads_each_fault():
     assert faults.parse("error_ratio=0.25, delay_ms=40") == faults.Faults(0.25, 40.0)
+    assert faults.parse("error_ratio=1,after=30") == faults.Faults(1.0, 0.0, 30.0)
     assert faults.from_env({}) is None and faults.from_env({faults.ENV: " "}) is None
 
 
 @pytest.mark.parametrize(
     ("text", "named"),
     [("error_rate=0.1", "error_rate"), ("error_ratio=x", "error_ratio='x'"),
-     ("error_ratio=1.5", "error_ratio=1.5"), ("delay_ms=-1", "delay_ms=-1")],
+     ("error_ratio=1.5", "error_ratio=1.5"), ("delay_ms=-1", "delay_ms=-1"),
+     ("after=-2", "after=-2")],
 )  # fmt: skip
 def test_a_bad_setting_names_its_part(text, named):
     with pytest.raises(ValueError, match=named.replace(".", r"\.")):
@@ -54,3 +56,10 @@ def test_the_delay_holds_each_scoring_request():
     start = time.perf_counter()
     assert _call(injector, "/score") == (200, ["/score"])
     assert time.perf_counter() - start >= 0.05
+
+
+def test_the_first_requests_are_spared():
+    injector = faults.FaultInjector(None, ("/score",), faults.Faults(error_ratio=1, after=3))
+    statuses = [_call(injector, "/score")[0] for _ in range(6)]
+    assert statuses == [200, 200, 200, 503, 503, 503]
+    assert _call(injector, "/metrics") == (200, ["/metrics"])  # not counted among the spared

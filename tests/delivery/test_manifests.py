@@ -86,6 +86,7 @@ def test_every_overlay_renders_and_validates(rendered: dict[str, list[dict]]):
             "HorizontalPodAutoscaler",
             "Namespace",
             "PodDisruptionBudget",
+            "PrometheusRule",
             "Service",
             "Service",
             *monitoring,

@@ -2,7 +2,10 @@
 
 Set `TABML_FAULTS` where the service runs, e.g. `error_ratio=0.3,delay_ms=400`:
 - `error_ratio`: the share of scoring requests answered 503 instead of scored;
-- `delay_ms`: added before each scoring request is handled.
+- `delay_ms`: added before each scoring request is handled;
+- `after`: the first `after` scoring requests of each worker process are served untouched, so a
+  release can pass its smoke test (22 scoring requests) and fail under the traffic that follows,
+  as a release that degrades with load does; the canary analysis drill relies on it.
 Unset (the default), nothing is installed. With it set, the service logs one WARNING at start,
 and each injected error is counted by BentoML's own request metrics like any server error, so
 a drill exercises exactly what a real outage would.
@@ -26,6 +29,7 @@ ENV = "TABML_FAULTS"
 class Faults:
     error_ratio: float = 0.0
     delay_ms: float = 0.0
+    after: float = 0.0
 
 
 def parse(text: str) -> Faults:
@@ -35,7 +39,7 @@ def parse(text: str) -> Faults:
         key, _, raw = part.partition("=")
         key = key.strip()
         if key not in Faults.__dataclass_fields__:
-            raise ValueError(f"{ENV}: unknown fault '{key}'; use error_ratio and delay_ms")
+            raise ValueError(f"{ENV}: unknown fault '{key}'; use error_ratio, delay_ms and after")
         try:
             values[key] = float(raw)
         except ValueError:
@@ -43,8 +47,9 @@ def parse(text: str) -> Faults:
     faults = Faults(**values)
     if not 0.0 <= faults.error_ratio <= 1.0:
         raise ValueError(f"{ENV}: error_ratio={faults.error_ratio} must be within 0 and 1")
-    if faults.delay_ms < 0:
-        raise ValueError(f"{ENV}: delay_ms={faults.delay_ms} must be 0 or more")
+    for key in ("delay_ms", "after"):
+        if getattr(faults, key) < 0:
+            raise ValueError(f"{ENV}: {key}={getattr(faults, key)} must be 0 or more")
     return faults
 
 
@@ -54,15 +59,20 @@ def from_env(environ: Mapping[str, str]) -> Faults | None:
 
 
 class FaultInjector:
-    """ASGI middleware on the scoring routes: delays, then fails a share of requests with 503."""
+    """ASGI middleware on the scoring routes: after `after` requests, delays, then fails a share
+    of requests with 503."""
 
     def __init__(self, app, paths: tuple[str, ...], faults: Faults, seed: int | None = None):
         self.app, self.paths, self.faults = app, paths, faults
         self.random = random.Random(seed)
+        self.spared = int(faults.after)  # requests still to serve untouched
         log.warning("%s is set: injecting %s into %s", ENV, faults, ", ".join(paths))
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths:
+            return await self.app(scope, receive, send)
+        if self.spared > 0:
+            self.spared -= 1
             return await self.app(scope, receive, send)
         if self.faults.delay_ms:
             await asyncio.sleep(self.faults.delay_ms / 1000)
