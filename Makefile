@@ -445,17 +445,21 @@ retrain-window: setup  ## Move the ingest window to the newest rows and rewrite 
 	python -m tabml.retrain window --out $(RETRAIN_DIR)/window.json
 	python -m tabml.reference
 
+# The branch is chosen here and handed to retrain-pr through the artifact: the body names it.
 retrain-compare: setup  ## Compare the retrained model with production on the newest holdout (DRIFT=true|false)
+	branch="$(RETRAIN_BRANCH)"; \
 	python -m tabml.retrain compare --production $(RETRAIN_DIR)/production \
-	  --out $(RETRAIN_DIR) --drift "$(DRIFT)" \
-	  $(if $(wildcard $(MONITOR_OUT)/monitor.md),--monitor $(MONITOR_OUT)/monitor.md)
+	  --out $(RETRAIN_DIR) --drift "$(DRIFT)" --branch "$$branch" \
+	  $(if $(wildcard $(MONITOR_OUT)/monitor.md),--monitor $(MONITOR_OUT)/monitor.md) \
+	  && echo "$$branch" > $(RETRAIN_DIR)/branch
 	python -m tabml.paths reference > $(RETRAIN_DIR)/reference-path
 
 # Runs in retrain.yml's pull-request job, which installs nothing of ours: the reference's path
 # comes from retrain-compare, through the artifact, like the body.
 retrain-pr:  ## Open the retraining pull request (CML): params, lock, reference, reports
 	reference="$$(cat $(RETRAIN_DIR)/reference-path)"; \
-	$(CML) pr create --branch "$(RETRAIN_BRANCH)" --title "Retrain on the newest data" \
+	branch="$$(cat $(RETRAIN_DIR)/branch 2>/dev/null || echo "$(RETRAIN_BRANCH)")"; \
+	$(CML) pr create --branch "$$branch" --title "Retrain on the newest data" \
 	  --message "Retrain on the newest data" --body "$$(cat $(RETRAIN_DIR)/body.md)" \
 	  --user-name "tabml retraining" --user-email "tabml-retraining@users.noreply.github.com" \
 	  params.yaml dvc.lock reports "$$reference"

@@ -193,21 +193,23 @@ def to_markdown(result: dict[str, Any], window: dict[str, Any] | None, monitor: 
         )
     lines.append(f"\nPositive rate of the holdout: {m['retrained']['positive_rate']:.1%}.")
     if result.get("candidate"):
-        lines += shadow_lines(result["candidate"]["model_tag"], result["candidate"]["path"])
+        candidate = result["candidate"]
+        lines += shadow_lines(candidate["model_tag"], candidate["path"], candidate.get("branch"))
     if monitor:
         lines += ["", monitor.replace("## Drift monitor", "### Drift of the newest data")]
     return "\n".join(lines) + "\n"
 
 
-def shadow_lines(tag: str, path: str) -> list[str]:
+def shadow_lines(tag: str, path: str, branch: str | None = None) -> list[str]:
     """How to run the retrained model as staging's shadow before the merge."""
     copy = "build/shadow/candidate.joblib"
+    branch = branch or "<this pull request's branch>"
     return [
         "", "### Shadow on staging", "",
         f"The retrained model `{tag}` can score staging's traffic beside the model in service, "
         "answering nothing, before this pull request is merged. From the default branch:", "",
         "```bash",
-        f"dvc get . {path} --rev <this pull request's branch> -o {copy}",
+        f"dvc get . {path} --rev {branch} -o {copy}",
         f"make image deploy ENV=staging SHADOW={copy}",
         "```", "",
         "then `make shadow-report PREDICTION_LOG=<staging's prediction log>`; `make promote` "
@@ -237,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     comparison.add_argument("--holdout", help="newest rows; default: paths.test")
     comparison.add_argument("--drift", default="false", help="true when drift was found")
     comparison.add_argument("--monitor", help="the monitor's Markdown report, for the body")
+    comparison.add_argument("--branch", help="the pull request's branch, named in the body")
     args = ap.parse_args(argv)
     params = load_params(args.params)
     if args.command == "window":
@@ -267,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             # Its plots are files of this run, not of the pull request: leave them out.
             monitor = "\n".join(s for s in text.splitlines() if not s.startswith("!["))
         result["candidate"] = {"model_tag": lineage.model_tag(params, candidate_path),
-                               "path": str(candidate_path)}  # fmt: skip
+                               "path": str(candidate_path), "branch": args.branch}  # fmt: skip
         write_json(result, out / "comparison.json")
         with atomic_open(out / "body.md") as fh:
             fh.write(to_markdown(result, window, monitor))

@@ -264,7 +264,10 @@ def test_compare_opens_a_pull_request_only_on_gain_or_drift(params, tiny, tiny_m
     body = retrain.to_markdown(tied, None, "")
     assert "`tabml:0123`" in body
     assert "make image deploy ENV=staging SHADOW=build/shadow/candidate.joblib" in body
-    assert "dvc get . models/model.joblib --rev" in body
+    assert "dvc get . models/model.joblib --rev <this pull request's branch>" in body
+    tied["candidate"]["branch"] = "retrain/20261201-120000"
+    body = retrain.to_markdown(tied, None, "")
+    assert "--rev retrain/20261201-120000 -o build/shadow/candidate.joblib" in body
     drifted = retrain.compare(model, model, tiny, params, info, drift=True)
     assert drifted["open_pr"] is True and drifted["reasons"] == ["the monitor found drift"]
     # A production model fitted on shuffled labels loses to the one fitted on the real ones.

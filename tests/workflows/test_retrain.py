@@ -131,3 +131,5 @@ def test_the_body_compares_both_models_on_the_new_holdout(retrain, proposal):
     assert "Nothing is deployed" in body
     assert "### Drift of the newest data" in body and "![" not in body
     assert "the model dvc.lock records at commit" in body
+    # The shadow instructions name the branch the pull request was opened from.
+    assert f"--rev {proposal} -o build/shadow/candidate.joblib" in body
