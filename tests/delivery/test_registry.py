@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,20 @@ def test_promotion_cites_the_shadow_report_that_compared_the_version(pipeline, s
     assert (
         "production.shadow_report" not in MlflowClient(store).get_model_version(NAME, version).tags
     )
+
+
+def test_promote_pushes_the_alias_target_to_a_real_pushgateway(pipeline, store):
+    from testkit import prometheus
+
+    if prometheus.missing():
+        pytest.skip(f"{', '.join(prometheus.missing())} not installed: make system-packages")
+    model, lock = pipeline.path / "models/model.joblib", pipeline.path / "dvc.lock"
+    version = str(registry.register(str(model), str(lock), NAME).version)
+    registry.promote(NAME, "staging", version)
+    with prometheus.pushgateway() as gateway:
+        registry.push_alias(NAME, "staging", gateway.url)
+        with urllib.request.urlopen(f"{gateway.url}/metrics", timeout=10) as response:
+            exposed = response.read().decode()
+    (line,) = [x for x in exposed.splitlines() if x.startswith("tabml_registry_alias_info{")]
+    assert 'alias="staging"' in line and f'version="{version}"' in line
+    assert f'model_tag="{NAME}:{file_md5(model)}"' in line and line.endswith(" 1")
