@@ -58,6 +58,20 @@ def test_a_full_queue_drops_at_once_and_the_rest_is_scored():
     assert results[-1][0] == "again"
 
 
+def test_what_waits_is_scored_in_one_call_and_each_request_gets_its_share():
+    slow, results = Slow(0), []
+    queue = ShadowQueue(slow, lambda *r: results.append(r), max_pending=10, wait_seconds=5)
+    batches = [({"x": [1.0]}, "a"), ({"x": [2.0, 3.0]}, "b"), ({"x": [4.0]}, "c")]
+    for columns, payload in batches:
+        assert queue.submit(columns, len(columns["x"]), payload)
+    queue.close()  # drains what waits: the thread slept through all three submissions
+    assert slow.calls == 1
+    assert [payload for payload, *_ in results] == ["a", "b", "c"]
+    for (columns, _), (_, probabilities, seconds) in zip(batches, results, strict=True):
+        np.testing.assert_allclose(probabilities, np.asarray(columns["x"]) / 10)
+        assert seconds == results[0][2]  # the one call's time, for each share
+
+
 def test_a_failing_shadow_still_hands_the_record_on():
     def broken(columns):
         raise RuntimeError("shadow broke")
