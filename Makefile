@@ -390,10 +390,12 @@ push: setup  ## Push both images to REGISTRY and record their digests (no REGIST
 golden: repro  ## Record golden requests and their expected scores from the test split
 	python -m tabml.smoke golden --out $(BUILD)/golden.json
 
+# PROMETHEUS_URL (default deploy.prometheus_url) is where the canary analysis queries.
 deploy: setup  ## Deploy the serving image (IMAGE, default build/release.json) to ENV; roll back on failure
 	python -m tabml.deploy --env $(ENV) --golden $(BUILD)/golden.json \
 	  --record $(BUILD)/deploy-$(ENV).json \
-	  $(if $(IMAGE),--image $(IMAGE)) $(if $(DEPLOY_TARGET),--target $(DEPLOY_TARGET))
+	  $(if $(IMAGE),--image $(IMAGE)) $(if $(DEPLOY_TARGET),--target $(DEPLOY_TARGET)) \
+	  $(if $(PROMETHEUS_URL),--prometheus-url "$(PROMETHEUS_URL)")
 
 smoke: setup  ## Smoke-test the service at URL against build/golden.json
 	python -m tabml.smoke check --url $(URL) --golden $(BUILD)/golden.json

@@ -14,6 +14,7 @@ verdict) to `--record`, default build/deploy-<env>.json.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -39,9 +40,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--target", choices=["local", "k8s"], help="default: deploy.target")
     ap.add_argument("--golden", default="build/golden.json")
     ap.add_argument("--rollback", action="store_true", help="restore the previous local release")
+    ap.add_argument("--prometheus-url", help="judge the canary there (deploy.prometheus_url)")
     ap.add_argument("--record", help="deploy record to write (default: build/deploy-<env>.json)")
     args = ap.parse_args(argv)
     cfg = load_params(args.params).deploy
+    if args.prometheus_url is not None:
+        cfg = dataclasses.replace(cfg, prometheus_url=args.prometheus_url)
     if args.rollback:
         print(rollback_local(args.env, cfg))
         return

@@ -113,3 +113,24 @@ def test_the_local_scrape_config_labels_each_port_by_env_and_track():
         expected[(env, "stable")] = [f"127.0.0.1:{port}"]
         expected[(env, "canary")] = [f"127.0.0.1:{port + cfg.candidate_port_offset}"]
     assert labelled == expected
+
+
+def test_prometheus_url_given_to_deploy_overrides_the_setting(tmp_path, monkeypatch):
+    from tabml import deploy
+
+    seen = {}
+
+    def fake_local(env, image, gold, cfg, record):
+        seen["url"] = cfg.prometheus_url
+        return f"{env} serves {image}"
+
+    monkeypatch.setattr(deploy, "deploy_local", fake_local)
+    golden = tmp_path / "golden.json"
+    golden.write_text("{}")
+    args = ["--env", "staging", "--image", "x/tabml:1", "--target", "local",
+            "--golden", str(golden), "--record", str(tmp_path / "record.json"),
+            "--params", str(ROOT / "params.yaml")]  # fmt: skip
+    deploy.main([*args, "--prometheus-url", "http://127.0.0.1:9"])
+    assert seen["url"] == "http://127.0.0.1:9"
+    deploy.main(args)
+    assert seen["url"] == load_params(ROOT / "params.yaml").deploy.prometheus_url

@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from itertools import chain
 from collections.abc import Callable, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
