@@ -34,8 +34,22 @@ def missing() -> list[str]:
     return [name for name in BINARIES.values() if shutil.which(name) is None]
 
 
-def _home(name: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=f"tabml-{name}-"))
+@contextlib.contextmanager
+def _serve(name: str, config: dict[str, Any] | None, *flags: str) -> Iterator[Server]:
+    """Run BINARIES[name] from a fresh home (its config as `<name>.yml`, data under `data/`)
+    on a free port with `flags` (`{home}` replaced by the home); remove the home after."""
+    home = Path(tempfile.mkdtemp(prefix=f"tabml-{name}-"))
+    port = free_port()
+    cmd = [BINARIES[name], f"--web.listen-address={HOST}:{port}"]
+    if config is not None:
+        (home / f"{name}.yml").write_text(yaml.safe_dump(config))
+        cmd.append(f"--config.file={home / f'{name}.yml'}")
+    cmd += [flag.format(home=home) for flag in flags]
+    try:
+        with running(cmd, port, home / "log", ready_path="/-/ready", timeout=60) as server:
+            yield server
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -50,7 +64,6 @@ def prometheus(
 ) -> Iterator[Server]:
     """Prometheus scraping `scrape` (job -> ["host:port", ...]) every `interval`, evaluating
     `rules` every `evaluation` and sending alerts to `alertmanager` (its base URL)."""
-    home = _home("prometheus")
     config: dict[str, Any] = {
         "global": {"scrape_interval": interval, "evaluation_interval": evaluation},
         "scrape_configs": [
@@ -66,26 +79,14 @@ def prometheus(
     if alertmanager:
         target = urllib.parse.urlsplit(alertmanager).netloc
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [target]}]}]}
-    (home / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    cmd = [
-        BINARIES["prometheus"],
-        f"--config.file={home / 'prometheus.yml'}",
-        f"--storage.tsdb.path={home / 'data'}",
-        f"--web.listen-address={HOST}:{port}",
-        "--web.enable-lifecycle",
-    ]
-    try:
-        with running(cmd, port, home / "log", ready_path="/-/ready", timeout=60) as server:
-            yield server
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    flags = ("--storage.tsdb.path={home}/data", "--web.enable-lifecycle")
+    with _serve("prometheus", config, *flags) as server:
+        yield server
 
 
 @contextlib.contextmanager
 def alertmanager(webhook: str, *, group_wait: str = "1s") -> Iterator[Server]:
     """Alertmanager sending every alert to `webhook` (a URL the test serves)."""
-    home = _home("alertmanager")
     config = {
         "route": {
             "receiver": "test",
@@ -96,33 +97,16 @@ def alertmanager(webhook: str, *, group_wait: str = "1s") -> Iterator[Server]:
         },
         "receivers": [{"name": "test", "webhook_configs": [{"url": webhook}]}],
     }
-    (home / "alertmanager.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    cmd = [
-        BINARIES["alertmanager"],
-        f"--config.file={home / 'alertmanager.yml'}",
-        f"--storage.path={home / 'data'}",
-        f"--web.listen-address={HOST}:{port}",
-        # No peers: a lone instance that does not open its gossip port.
-        "--cluster.listen-address=",
-    ]
-    try:
-        with running(cmd, port, home / "log", ready_path="/-/ready", timeout=60) as server:
-            yield server
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    # No peers: a lone instance that does not open its gossip port.
+    flags = ("--storage.path={home}/data", "--cluster.listen-address=")
+    with _serve("alertmanager", config, *flags) as server:
+        yield server
 
 
 @contextlib.contextmanager
 def pushgateway() -> Iterator[Server]:
-    home = _home("pushgateway")
-    port = free_port()
-    cmd = [BINARIES["pushgateway"], f"--web.listen-address={HOST}:{port}"]
-    try:
-        with running(cmd, port, home / "log", ready_path="/-/ready", timeout=60) as server:
-            yield server
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    with _serve("pushgateway", None) as server:
+        yield server
 
 
 def api(server: Server, path: str, **params: str) -> Any:
